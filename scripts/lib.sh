@@ -14,8 +14,10 @@ VENV_DIR="${FLEET_CRIU_VENV:-$REPO_ROOT/.venv}"
 export VENV_DIR
 # The collection tree Ansible and ansible-test read: ansible_collections/fleet/criu.
 BUILD_DIR="$REPO_ROOT/.build"
-COLLECTION_DIR="$BUILD_DIR/sanity/ansible_collections/fleet/criu"
+# Outside the repo: ansible-test skips every file below a hidden directory (.build).
+COLLECTION_DIR="$FLEET_CRIU_CACHE/sanity/$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)/ansible_collections/fleet/criu"
 export BUILD_DIR COLLECTION_DIR
+MOLECULE_LOCK="${FLEET_CRIU_MOLECULE_LOCK:-/tmp/fleet-criu-molecule.lock}"
 
 _stage_names=()
 _stage_secs=()
@@ -56,7 +58,11 @@ require_root() {
 # symlink: ansible-test insists that its working directory really is
 # .../ansible_collections/<namespace>/<name>.
 sync_collection() {
-  rm -rf "$COLLECTION_DIR"
+  # Keep tests/output: ansible-test caches its sanity venvs there.
+  if [ -d "$COLLECTION_DIR" ]; then
+    find "$COLLECTION_DIR" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
+    find "$COLLECTION_DIR/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} + 2>/dev/null || true
+  fi
   mkdir -p "$COLLECTION_DIR"
   (cd "$REPO_ROOT" && git ls-files -co --exclude-standard -z |
     tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -C "$COLLECTION_DIR" -xf -

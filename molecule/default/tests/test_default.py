@@ -14,8 +14,6 @@ def criu_version(text):
     return tuple(int(part or 0) for part in match.groups())
 
 
-
-
 def test_criu_check_passes_on_floor_ok_hosts(host):
     if host.backend.get_hostname() != "fleet-criu-default-debian13":
         pytest.skip("floor_ok host only")

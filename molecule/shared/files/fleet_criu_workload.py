@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stateful test workload for checkpoint/restore checks.
 
 It keeps state that only survives a correct restore:
