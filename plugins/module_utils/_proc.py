@@ -1,0 +1,283 @@
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Process facts from /proc (private). Every reader takes proc_root for tests."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import signal
+import typing as t
+
+PROC = "/proc"
+PF_KTHREAD = 0x00200000
+
+
+class ProcInfo(t.NamedTuple):
+    pid: int
+    ppid: int
+    comm: str
+    state: str
+    flags: int
+    start_ticks: int
+    cmdline: t.List[str]
+    nspid: t.List[int]
+    has_exe: bool
+
+    @property
+    def cmdline_str(self) -> str:
+        return " ".join(self.cmdline)
+
+    @property
+    def is_kernel_thread(self) -> bool:
+        # Kernel threads carry PF_KTHREAD; they also have no exe and no cmdline.
+        # (Zombies also lose exe and cmdline, hence the state test.)
+        if self.flags & PF_KTHREAD:
+            return True
+        return not self.has_exe and not self.cmdline and self.state != "Z" and self.pid != 1
+
+    @property
+    def ns_pid(self) -> int:
+        """The pid in the task's own (innermost) PID namespace."""
+        return self.nspid[-1] if self.nspid else self.pid
+
+    def describe(self) -> str:
+        return "pid %d (%s)" % (self.pid, self.cmdline_str or "[%s]" % self.comm)
+
+
+def _read(path: str) -> t.Optional[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def parse_stat(data: str) -> t.Dict[str, t.Any]:
+    """Fields of /proc/PID/stat; comm may hold spaces and parentheses."""
+    open_paren = data.index("(")
+    close_paren = data.rindex(")")
+    pid = int(data[:open_paren].strip())
+    comm = data[open_paren + 1:close_paren]
+    rest = data[close_paren + 1:].split()
+    # rest[0] is field 3 (state); field N is rest[N - 3].
+    return {
+        "pid": pid,
+        "comm": comm,
+        "state": rest[0],
+        "ppid": int(rest[1]),
+        "flags": int(rest[6]),
+        "start_ticks": int(rest[19]),
+    }
+
+
+def read_proc(pid: int, proc_root: str = PROC) -> t.Optional[ProcInfo]:
+    """Facts of one process, or None when it does not exist."""
+    base = os.path.join(proc_root, str(int(pid)))
+    stat = _read(os.path.join(base, "stat"))
+    if stat is None:
+        return None
+    try:
+        fields = parse_stat(stat.decode("utf-8", errors="replace"))
+    except (ValueError, IndexError):
+        return None
+    raw_cmdline = _read(os.path.join(base, "cmdline")) or b""
+    cmdline = [part.decode("utf-8", errors="replace") for part in raw_cmdline.split(b"\0")]
+    while cmdline and cmdline[-1] == "":
+        cmdline.pop()
+    nspid: t.List[int] = []
+    status = _read(os.path.join(base, "status"))
+    if status is not None:
+        for line in status.decode("utf-8", errors="replace").splitlines():
+            if line.startswith("NSpid:"):
+                nspid = [int(x) for x in line.split()[1:] if x.isdigit()]
+                break
+    try:
+        os.readlink(os.path.join(base, "exe"))
+        has_exe = True
+    except OSError as exc:
+        # EACCES/EPERM: it exists but we may not look; ENOENT: kernel thread.
+        has_exe = exc.errno not in (2,)
+    return ProcInfo(
+        pid=fields["pid"],
+        ppid=fields["ppid"],
+        comm=fields["comm"],
+        state=fields["state"],
+        flags=fields["flags"],
+        start_ticks=fields["start_ticks"],
+        cmdline=cmdline,
+        nspid=nspid,
+        has_exe=has_exe,
+    )
+
+
+def all_pids(proc_root: str = PROC) -> t.List[int]:
+    try:
+        names = os.listdir(proc_root)
+    except OSError:
+        return []
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def all_procs(proc_root: str = PROC) -> t.List[ProcInfo]:
+    result = []
+    for pid in all_pids(proc_root):
+        info = read_proc(pid, proc_root)
+        if info is not None:
+            result.append(info)
+    return result
+
+
+def ancestors(pid: int, proc_root: str = PROC) -> t.List[int]:
+    """pid itself and every ancestor up to (and including) pid 1."""
+    chain: t.List[int] = []
+    current: t.Optional[int] = pid
+    while current and current not in chain:
+        chain.append(current)
+        info = read_proc(current, proc_root)
+        if info is None or info.ppid == 0:
+            break
+        current = info.ppid
+    return chain
+
+
+def tree(root: int, proc_root: str = PROC, procs: t.Optional[t.List[ProcInfo]] = None) -> t.List[ProcInfo]:
+    """root and all its descendants (threads excluded), root first."""
+    procs = procs if procs is not None else all_procs(proc_root)
+    children: t.Dict[int, t.List[ProcInfo]] = {}
+    by_pid = {}
+    for info in procs:
+        by_pid[info.pid] = info
+        children.setdefault(info.ppid, []).append(info)
+    if root not in by_pid:
+        return []
+    result = []
+    todo = [by_pid[root]]
+    while todo:
+        current = todo.pop(0)
+        result.append(current)
+        todo.extend(sorted(children.get(current.pid, []), key=lambda p: p.pid))
+    return result
+
+
+def tree_facts(procs: t.Sequence[ProcInfo]) -> t.List[t.Dict[str, t.Any]]:
+    return [
+        {"pid": p.pid, "ns_pid": p.ns_pid, "ppid": p.ppid, "comm": p.comm, "cmdline": p.cmdline_str}
+        for p in procs
+    ]
+
+
+def match(pattern: str, exclude: t.Iterable[int] = (), proc_root: str = PROC,
+          procs: t.Optional[t.List[ProcInfo]] = None) -> t.Tuple[t.List[ProcInfo], t.List[ProcInfo]]:
+    """(matches, roots) for a regex searched in each full command line.
+
+    Kernel threads and the excluded pids (the module and its ancestors) never
+    match. A root is a match whose parent is not also a match.
+    """
+    regex = re.compile(pattern)
+    excluded = set(exclude)
+    procs = procs if procs is not None else all_procs(proc_root)
+    matches = [
+        p for p in procs
+        if p.pid not in excluded and p.cmdline and not p.is_kernel_thread and regex.search(p.cmdline_str)
+    ]
+    matched = {p.pid for p in matches}
+    roots = [p for p in matches if p.ppid not in matched]
+    return matches, roots
+
+
+def boot_id(proc_root: str = PROC) -> t.Optional[str]:
+    data = _read(os.path.join(proc_root, "sys", "kernel", "random", "boot_id"))
+    return data.decode().strip() if data else None
+
+
+def boot_time(proc_root: str = PROC) -> t.Optional[int]:
+    data = _read(os.path.join(proc_root, "stat"))
+    if not data:
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("btime "):
+            return int(line.split()[1])
+    return None
+
+
+def start_time_iso(start_ticks: int, proc_root: str = PROC) -> t.Optional[str]:
+    """Wall-clock start of a process (UTC, second precision), if computable."""
+    btime = boot_time(proc_root)
+    if btime is None:
+        return None
+    try:
+        hertz = os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError):
+        hertz = 100
+    seconds = btime + start_ticks / float(hertz)
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def identity(info: ProcInfo, proc_root: str = PROC) -> t.Dict[str, t.Any]:
+    """What distinguishes this process from a later one that reuses its pid."""
+    return {
+        "pid": info.pid,
+        "start_ticks": info.start_ticks,
+        "boot_id": boot_id(proc_root),
+        "start_time": start_time_iso(info.start_ticks, proc_root),
+    }
+
+
+def same_process(info: t.Optional[ProcInfo], recorded: t.Mapping[str, t.Any], proc_root: str = PROC) -> bool:
+    """True when info is the very process recorded (pid, start ticks, boot)."""
+    if info is None or not recorded:
+        return False
+    if info.pid != recorded.get("pid") or info.start_ticks != recorded.get("start_ticks"):
+        return False
+    recorded_boot = recorded.get("boot_id")
+    return recorded_boot is None or recorded_boot == boot_id(proc_root)
+
+
+def is_stopped(info: t.Optional[ProcInfo]) -> bool:
+    return info is not None and info.state in ("T", "t")
+
+
+def resume(pid: int) -> bool:
+    try:
+        os.kill(pid, signal.SIGCONT)
+        return True
+    except OSError:
+        return False
+
+
+def same_pid_namespace(pid: int, proc_root: str = PROC) -> t.Optional[bool]:
+    try:
+        mine = os.stat(os.path.join(proc_root, "self", "ns", "pid")).st_ino
+        theirs = os.stat(os.path.join(proc_root, str(int(pid)), "ns", "pid")).st_ino
+    except OSError:
+        return None
+    return mine == theirs
+
+
+def holder(pid: int, proc_root: str = PROC) -> t.Optional[str]:
+    """Who holds a pid, for error messages: command, state and parent."""
+    info = read_proc(pid, proc_root)
+    if info is None:
+        return None
+    text = "%s, state %s" % (info.describe(), info.state)
+    if info.state == "Z":
+        parent = read_proc(info.ppid, proc_root)
+        text += " (a zombie: its parent %s has not reaped it)" % (
+            parent.describe() if parent else "pid %d" % info.ppid)
+    return text
+
+
+def kernel_release() -> str:
+    return os.uname().release
+
+
+def machine() -> str:
+    return os.uname().machine
+
+
+def hostname() -> str:
+    return os.uname().nodename

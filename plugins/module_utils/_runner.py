@@ -1,0 +1,217 @@
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one place that turns module options into a criu argv, and runs it.
+
+argv lists only: nothing here builds a shell string. The single exception in
+the collection is the pty holder in the restore module (``script -c`` takes a
+shell string), which uses shlex.join over an argv built here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import typing as t
+
+from ansible_collections.fleet.criu.plugins.module_utils._version import (
+    Version,
+    parse_version,
+)
+
+# The kinds of entries in FLAG_TABLE:
+#   bool   - flag present when the option is true
+#   value  - flag followed by the option's value as a separate argv item
+#   joined - "flag=value" in one argv item (criu options with an optional
+#            argument, such as --manage-cgroups, need the '=' form)
+#   list   - flag repeated once per list element
+FLAG_TABLE: t.Dict[str, t.Dict[str, t.Any]] = {
+    "leave_running": {"kind": "bool", "flag": "--leave-running", "actions": ("dump",)},
+    "shell_job": {"kind": "bool", "flag": "--shell-job", "actions": ("dump", "restore")},
+    "tcp_established": {"kind": "bool", "flag": "--tcp-established", "actions": ("dump", "restore")},
+    "file_locks": {"kind": "bool", "flag": "--file-locks", "actions": ("dump", "restore")},
+    "ext_unix_sk": {"kind": "bool", "flag": "--ext-unix-sk", "actions": ("dump", "restore")},
+    "link_remap": {"kind": "bool", "flag": "--link-remap", "actions": ("dump",)},
+    "lazy_pages": {"kind": "bool", "flag": "--lazy-pages", "actions": ("dump", "restore")},
+    "restore_sibling": {"kind": "bool", "flag": "--restore-sibling", "actions": ("restore",)},
+    "detached": {"kind": "bool", "flag": "--restore-detached", "actions": ("restore",)},
+    "manage_cgroups": {"kind": "joined", "flag": "--manage-cgroups", "actions": ("dump", "restore")},
+    "network_lock": {"kind": "value", "flag": "--network-lock", "actions": ("dump", "restore")},
+    "ghost_limit": {"kind": "value", "flag": "--ghost-limit", "actions": ("dump",)},
+    "timeout": {"kind": "value", "flag": "--timeout", "actions": ("dump",)},
+    "root": {"kind": "value", "flag": "--root", "actions": ("restore",)},
+    "external": {"kind": "list", "flag": "--external", "actions": ("dump", "restore")},
+    "inherit_fd": {"kind": "list", "flag": "--inherit-fd", "actions": ("restore",)},
+}
+
+MANAGE_CGROUPS_MODES = ["none", "props", "soft", "full", "strict", "ignore"]
+NETWORK_LOCK_METHODS = ["iptables", "nftables", "skip"]
+LOG_LEVELS = [0, 1, 2, 3, 4]
+
+RunFunc = t.Callable[..., t.Tuple[int, str, str]]
+
+
+def table_flags(action: str, options: t.Mapping[str, t.Any]) -> t.List[str]:
+    """Flags for every set option in FLAG_TABLE that applies to action.
+
+    Options are visited in FLAG_TABLE order, so the argv is deterministic.
+    """
+    argv: t.List[str] = []
+    for name, spec in FLAG_TABLE.items():
+        if action not in spec["actions"]:
+            continue
+        value = options.get(name)
+        if value is None or value is False or value == []:
+            continue
+        kind = spec["kind"]
+        flag = spec["flag"]
+        if kind == "bool":
+            if value:
+                argv.append(flag)
+        elif kind == "value":
+            argv.extend([flag, str(value)])
+        elif kind == "joined":
+            argv.append("%s=%s" % (flag, value))
+        elif kind == "list":
+            for item in value:
+                argv.extend([flag, str(item)])
+        else:  # pragma: no cover - table is static
+            raise ValueError("unknown flag kind %r" % (kind,))
+    return argv
+
+
+def page_server_flags(action: str, lazy_pages: bool, page_server: t.Optional[t.Mapping[str, t.Any]]) -> t.List[str]:
+    """--address/--port for lazy pages or a remote page server.
+
+    With lazy_pages the dump serves pages itself on address:port; without it,
+    a dump sends its pages to a running ``criu page-server`` there.
+    """
+    if not page_server:
+        return []
+    argv: t.List[str] = []
+    if action == "dump" and not lazy_pages:
+        argv.append("--page-server")
+    if page_server.get("address"):
+        argv.extend(["--address", str(page_server["address"])])
+    if page_server.get("port") is not None:
+        argv.extend(["--port", str(page_server["port"])])
+    return argv
+
+
+def build_argv(
+    action: str,
+    options: t.Mapping[str, t.Any],
+    *,
+    criu_path: str,
+    images_dir: str,
+    log_file: str,
+    log_level: int = 4,
+    pid: t.Optional[int] = None,
+    pidfile: t.Optional[str] = None,
+    criu_ns_path: t.Optional[str] = None,
+    extra_args: t.Optional[t.Sequence[str]] = None,
+    display_stats: bool = True,
+) -> t.List[str]:
+    """Build the full argv for ``criu dump`` or ``criu restore``.
+
+    When criu_ns_path is given (option namespaced), the argv starts with
+    criu-ns, which takes criu's own arguments plus ``--criu-binary`` so that it
+    runs the very criu whose version this collection checked.
+    """
+    if action not in ("dump", "restore"):
+        raise ValueError("unsupported action %r" % (action,))
+    if criu_ns_path:
+        argv = [criu_ns_path, action, "--criu-binary", criu_path]
+    else:
+        argv = [criu_path, action]
+    if action == "dump":
+        if pid is None:
+            raise ValueError("dump needs a pid")
+        argv.extend(["--tree", str(int(pid))])
+    argv.extend(["--images-dir", images_dir, "--log-file", log_file, "-v%d" % int(log_level)])
+    if display_stats:
+        argv.append("--display-stats")
+    if pidfile:
+        argv.extend(["--pidfile", pidfile])
+    argv.extend(table_flags(action, options))
+    argv.extend(page_server_flags(action, bool(options.get("lazy_pages")), options.get("page_server")))
+    if extra_args:
+        argv.extend(str(a) for a in extra_args)
+    return argv
+
+
+def check_argv(criu_path: str, feature: t.Optional[str] = None) -> t.List[str]:
+    argv = [criu_path, "check"]
+    if feature:
+        argv.extend(["--feature", feature])
+    return argv
+
+
+def find_tool(name: str, explicit: t.Optional[str] = None, extra_dirs: t.Sequence[str] = ("/usr/sbin", "/sbin", "/usr/local/sbin")) -> t.Optional[str]:
+    """Locate an executable: an explicit path wins, else PATH plus sbin dirs.
+
+    Ansible often runs modules with a PATH that lacks /usr/sbin, where Debian
+    puts criu and criu-ns.
+    """
+    if explicit:
+        return explicit if os.path.isfile(explicit) and os.access(explicit, os.X_OK) else None
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    for extra in ("/usr/local/sbin", "/usr/local/bin") + tuple(extra_dirs) + ("/usr/bin", "/bin"):
+        if extra not in dirs:
+            dirs.append(extra)
+    for directory in dirs:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class Runner:
+    """Runs argv lists. Modules pass module.run_command in; tests pass a fake.
+
+    run(argv, cwd=None) -> (rc, stdout, stderr)
+    spawn(argv, output_path, cwd=None) -> a handle with .pid and .poll()
+    """
+
+    def __init__(self, run_command: RunFunc, spawn: t.Optional[t.Callable[..., t.Any]] = None) -> None:
+        self._run_command = run_command
+        self._spawn = spawn or spawn_background
+
+    def run(self, argv: t.Sequence[str], cwd: t.Optional[str] = None) -> t.Tuple[int, str, str]:
+        if cwd is None:
+            rc, out, err = self._run_command(list(argv))
+        else:
+            rc, out, err = self._run_command(list(argv), cwd=cwd)
+        return rc, out or "", err or ""
+
+    def spawn(self, argv: t.Sequence[str], output_path: str, cwd: t.Optional[str] = None) -> t.Any:
+        return self._spawn(list(argv), output_path, cwd)
+
+    def version(self, criu_path: str) -> t.Tuple[t.Optional[Version], str]:
+        rc, out, err = self.run([criu_path, "--version"])
+        text = (out + "\n" + err).strip()
+        if rc != 0:
+            return None, text
+        return parse_version(out) or parse_version(text), text
+
+
+def spawn_background(argv: t.List[str], output_path: str, cwd: t.Optional[str] = None) -> "subprocess.Popen[bytes]":
+    """Start argv in a new session, detached from the module's stdio.
+
+    Used when criu must outlive the module (it stays the restored tree's
+    parent). stdin is /dev/null; stdout and stderr go to output_path (0600).
+    """
+    fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        return subprocess.Popen(  # pylint: disable=consider-using-with
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            close_fds=True,
+            start_new_session=True,
+        )
+    finally:
+        os.close(fd)

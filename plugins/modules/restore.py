@@ -1,0 +1,565 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: restore
+short_description: Restore a process tree from CRIU images
+version_added: 0.1.0
+description:
+  - Restores (C(criu restore)) the process tree dumped by M(fleet.criu.dump) into O(images_dir).
+  - Before calling criu it checks the manifest C(fleet-criu-manifest.json) (a directory without one is
+    incomplete and refused), every listed file's size and sha256, and that this host can restore the images
+    (criu not older than the one that dumped them, same architecture; a different kernel major.minor
+    only warns). Then it waits, at most O(pid_wait_timeout) seconds, for the image's PIDs to be free
+    (not needed with O(namespaced=true)).
+  - It records what it restored in C(fleet-criu-restore.json) next to the images (image id, new pid,
+    its start time). While that process lives, running the module again reports no change and returns the same pid.
+  - criu must exist and be at least O(min_version); otherwise the module refuses before restoring anything.
+author:
+  - fleet.criu contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - fleet.criu.criu
+  - fleet.criu.criu.action
+  - fleet.criu.criu.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Checks criu, the manifest, checksums, compatibility and whether the image's PIDs are free now,
+      and reports whether a restore would happen; never restores, waits, locks or writes anything.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  detached:
+    description:
+      - C(true) runs C(criu restore --restore-detached); criu exits once the tree runs, and the tree is
+        re-parented to init (or the nearest subreaper).
+      - C(false) starts criu in the background in a session of its own, without C(--restore-detached);
+        criu stays the parent of the restored tree until it exits; the module returns once the tree runs.
+      - O(shell_job=true) and O(namespaced=true) always behave as C(false) (see the notes).
+    type: bool
+    default: true
+  pidfile:
+    description:
+      - Also write the restored root's PID (as seen from the host) to this file (mode 0600).
+      - The module itself always has criu write C(restore.pid) in O(images_dir).
+    type: path
+  shell_job:
+    description:
+      - Restore a shell job (C(--shell-job)); the tree is restored onto a terminal. See the notes
+        for the pty holder that keeps that terminal alive after the module returns.
+    type: bool
+    default: false
+  restore_sibling:
+    description:
+      - Restore the root task as a sibling of criu (C(--restore-sibling)). Not supported with O(namespaced=true).
+    type: bool
+    default: false
+  inherit_fd:
+    description:
+      - File descriptors the tree inherits, each passed as C(--inherit-fd ITEM) (for example C(fd[1]:pipe:[12345])).
+    type: list
+    elements: str
+    default: []
+  tcp_established:
+    description:
+      - Restore established TCP connections (C(--tcp-established)); the dump must have used it too.
+    type: bool
+    default: false
+  file_locks:
+    description:
+      - Restore file locks (C(--file-locks)); the dump must have used it too.
+    type: bool
+    default: false
+  ext_unix_sk:
+    description:
+      - Allow external unix sockets (C(--ext-unix-sk)); the dump must have used it too.
+    type: bool
+    default: false
+  manage_cgroups:
+    description:
+      - How criu handles cgroups (C(--manage-cgroups=MODE)). Unset leaves criu's default.
+    type: str
+    choices: [none, props, soft, full, strict, ignore]
+  external:
+    description:
+      - External resources, each passed as C(--external ITEM) (for example C(veth[eth0]:veth101@br0)).
+    type: list
+    elements: str
+    default: []
+  root:
+    description:
+      - Root file system to restore into (C(--root)), for trees dumped in a mount namespace.
+    type: path
+  pid_wait_timeout:
+    description:
+      - Seconds to wait for the image's PIDs to be free on this host (a just-dumped task may not be reaped yet).
+        Ignored with O(namespaced=true).
+    type: int
+    default: 10
+  restore_timeout:
+    description:
+      - When criu runs in the background (O(detached=false), O(shell_job=true) or O(namespaced=true)),
+        seconds to wait for the restored tree to appear.
+    type: int
+    default: 60
+  verify_checksums:
+    description:
+      - Verify every image file's sha256 against the manifest before restoring (sizes are always checked).
+    type: bool
+    default: true
+notes:
+  - Run as root. CRIU's log is C(restore.log) in O(images_dir) (RV(log_path)); criu also writes
+    C(stats-restore) and C(restore.pid) there, and the module C(fleet-criu-restore.json) (and, for background runs,
+    C(restore.out)). These files count as written by the collection, so a later M(fleet.criu.dump) into
+    the same directory accepts and replaces them; they are not in the manifest's checksummed file list.
+  - "Shell jobs: a shell job needs a terminal, and criu restores it onto criu's own controlling terminal.
+    The module therefore runs criu under a pty holder that outlives the module:
+    C(script -qfec '<criu restore ...>' /dev/null) (util-linux C(script), package C(bsdutils) on Debian and Ubuntu),
+    started in a new session. criu runs without C(--restore-detached) and stays the job's parent, so the pty
+    stays open as long as the job runs; when the job exits, criu and C(script) exit too. The job's terminal
+    output is discarded (C(script)'s typescript and output go to C(/dev/null)). The holder's pid is returned as RV(holder_pid)."
+  - "namespaced: C(criu-ns) restores into a new PID namespace in which criu itself is PID 1; criu-ns drops
+    C(--restore-detached), so criu stays in the background as the namespace's init and the tree's parent.
+    criu-ns writes the root's PID as seen from the host into the pidfile, and that is RV(pid);
+    inside its namespace the task keeps its old PID (RV(ns_pid)). Dump it again with
+    O(fleet.criu.dump#module:namespaced=true) by the host PID."
+  - A lock C(<parent>/.<basename>.lock) serializes fleet.criu operations on one images directory.
+seealso:
+  - module: fleet.criu.dump
+  - module: fleet.criu.image_info
+  - module: fleet.criu.host_info
+"""
+
+EXAMPLES = r"""
+- name: Restore a batch job
+  fleet.criu.restore:
+    images_dir: /var/lib/fleet-criu/crunch
+  register: restored
+
+- name: Restore a shell job onto a fresh pty, in a new PID namespace
+  fleet.criu.restore:
+    images_dir: /var/lib/fleet-criu/game
+    shell_job: true
+    namespaced: true
+    pidfile: /run/game.pid
+
+- name: Give the dumped task more time to be reaped before restoring with its old PIDs
+  fleet.criu.restore:
+    images_dir: /var/lib/fleet-criu/job
+    pid_wait_timeout: 30
+    tcp_established: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a restore happened (or, in check mode, would happen).
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: What was done or would be done, and why.
+  returned: always
+  type: str
+  sample: restored pid 4242 from /var/lib/fleet-criu/job
+pid:
+  description: PID of the restored tree's root, as seen from the host. Null in check mode when a restore would happen.
+  returned: success
+  type: int
+  sample: 4242
+ns_pid:
+  description: PID of the restored root inside its own PID namespace (equals RV(pid) unless O(namespaced=true)).
+  returned: success
+  type: int
+  sample: 4242
+start_time:
+  description: Start time of the restored root (UTC).
+  returned: success
+  type: str
+  sample: "2025-01-01T10:05:00Z"
+start_ticks:
+  description: Start time of the restored root in clock ticks since boot (C(/proc/PID/stat) field 22).
+  returned: success
+  type: int
+  sample: 1234567
+image_id:
+  description: Id of the restored image (from its manifest).
+  returned: success
+  type: str
+  sample: 3f1c0e8a9b7d6c5e4f3a2b1c0d9e8f7a
+images_dir:
+  description: The images directory.
+  returned: always
+  type: str
+  sample: /var/lib/fleet-criu/job
+stats:
+  description: CRIU's own restore statistics (times in microseconds, memory in pages). Empty when nothing ran.
+  returned: success
+  type: dict
+  sample: {"restore_time_us": 11530, "forking_time_us": 7, "pages_restored": 1724, "pages_compared": 0, "pages_skipped_cow": 0}
+log_path:
+  description: CRIU's restore log.
+  returned: always
+  type: str
+  sample: /var/lib/fleet-criu/job/restore.log
+duration_s:
+  description: Wall time of this module run, in seconds.
+  returned: always
+  type: float
+  sample: 1.3
+holder_pid:
+  description: PID of the background process that holds the restored tree (criu-ns, or C(script) for shell jobs),
+    null when criu ran in the foreground with C(--restore-detached).
+  returned: success
+  type: int
+  sample: 5120
+compatibility_warnings:
+  description: Differences between the image's host and this one that do not block a restore (kernel family).
+  returned: success
+  type: list
+  elements: str
+  sample: ["the images were made on kernel 6.1.0-18-amd64, this host runs 6.18.44 (different major.minor: restore may fail on missing kernel features)"]
+cmd:
+  description: The command line that was run (or would be run in check mode).
+  returned: when criu ran or would run
+  type: list
+  elements: str
+  sample: ["/usr/sbin/criu", "restore", "--images-dir", "/var/lib/fleet-criu/job", "--log-file", "restore.log", "-v4"]
+mismatched_files:
+  description: Image files that are missing or whose size or sha256 differ from the manifest.
+  returned: failure, when the checksum verification failed
+  type: list
+  elements: dict
+  sample: [{"file": "pages-1.img", "problem": "sha256", "expected": "ab...", "actual": "cd..."}]
+pids_taken:
+  description: Image PIDs still in use after O(pid_wait_timeout), with what holds each.
+  returned: failure, when PIDs stayed taken
+  type: dict
+  sample: {"267": "pid 267 (python3 /root/counter.py), state Z (a zombie: its parent pid 1 (sleep infinity) has not reaped it)"}
+error_line:
+  description: The first meaningful error line of CRIU's log (harmless lines skipped).
+  returned: failure after criu ran
+  type: str
+  sample: "(00.002367) Error (criu/cr-restore.c:1230): Can't fork for 267: File exists"
+log_tail:
+  description: The last 40 lines of CRIU's log.
+  returned: failure after criu ran
+  type: list
+  elements: str
+  sample: ["(00.002409) Error (criu/cr-restore.c:2320): Restoring FAILED."]
+"""
+
+import os
+import shlex
+import time
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _stats
+from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock, LockError
+from ansible_collections.fleet.criu.plugins.module_utils._runner import (
+    MANAGE_CGROUPS_MODES,
+    Runner,
+    build_argv,
+    find_tool,
+)
+
+
+def argument_spec() -> t.Dict[str, t.Any]:
+    spec = _common.action_argument_spec()
+    spec.update(
+        detached=dict(type="bool", default=True),
+        pidfile=dict(type="path"),
+        shell_job=dict(type="bool", default=False),
+        restore_sibling=dict(type="bool", default=False),
+        inherit_fd=dict(type="list", elements="str", default=[]),
+        tcp_established=dict(type="bool", default=False),
+        file_locks=dict(type="bool", default=False),
+        ext_unix_sk=dict(type="bool", default=False),
+        manage_cgroups=dict(type="str", choices=MANAGE_CGROUPS_MODES),
+        external=dict(type="list", elements="str", default=[]),
+        root=dict(type="path"),
+        pid_wait_timeout=dict(type="int", default=10),
+        restore_timeout=dict(type="int", default=60),
+        verify_checksums=dict(type="bool", default=True),
+    )
+    return spec
+
+
+class RestoreError(Exception):
+    def __init__(self, message: str, **extra: t.Any) -> None:
+        super().__init__(message)
+        self.msg = message
+        self.extra = extra
+
+
+def image_pids(manifest: t.Mapping[str, t.Any]) -> t.List[int]:
+    """The PIDs criu will ask for: the tree's pids in its own namespace."""
+    source = manifest.get("source", {})
+    pids = [int(p.get("ns_pid", p.get("pid"))) for p in source.get("tree", []) if p.get("pid") is not None]
+    if not pids and source.get("pid") is not None:
+        pids = [int(source.get("ns_pid", source["pid"]))]
+    return pids
+
+
+def taken_pids(pids: t.Iterable[int]) -> t.Dict[str, str]:
+    result = {}
+    for pid in pids:
+        holder = _proc.holder(pid)
+        if holder is not None:
+            result[str(pid)] = holder
+    return result
+
+
+def wait_for_free_pids(pids: t.Sequence[int], timeout: float, interval: float = 0.2) -> t.Dict[str, str]:
+    deadline = time.monotonic() + max(0, timeout)
+    while True:
+        taken = taken_pids(pids)
+        if not taken or time.monotonic() >= deadline:
+            return taken
+        time.sleep(interval)
+
+
+def read_pid(path: str) -> t.Optional[int]:
+    try:
+        with open(path, "r") as handle:
+            text = handle.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def remove_if_exists(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def run_restore(module: AnsibleModule, runner: Runner, stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
+    params = module.params
+    images_dir = os.path.normpath(params["images_dir"])
+    if not os.path.lexists(images_dir):
+        raise RestoreError("images_dir %s does not exist" % images_dir)
+    if not os.path.isdir(images_dir):
+        raise RestoreError("images_dir %s is not a directory" % images_dir)
+    tools = _common.discover(runner, params.get("criu_path"))
+    problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
+    if problem:
+        raise RestoreError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["run_check"]:
+        problem = _common.check_problem(runner, tools)
+        if problem:
+            raise RestoreError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["namespaced"]:
+        if not tools.criu_ns_path:
+            raise RestoreError("namespaced: true needs criu-ns, which was not found (Debian/Ubuntu ship it in "
+                               "python3-pycriu; the role fleet.criu.install installs it)")
+        if params["restore_sibling"]:
+            raise RestoreError("restore_sibling is not supported with namespaced: true (criu-ns refuses it)")
+    script = None
+    if params["shell_job"]:
+        script = find_tool("script")
+        if not script:
+            raise RestoreError("shell_job: true needs script(1) as the pty holder (util-linux; package bsdutils on "
+                               "Debian/Ubuntu), which was not found")
+
+    lock = None
+    if not module.check_mode:
+        lock = DirLock(images_dir, params["lock_timeout"])
+        lock.acquire()
+    try:
+        return _restore_locked(module, runner, tools, images_dir, script, stopwatch)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _restore_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTools, images_dir: str,
+                    script: t.Optional[str], stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
+    params = module.params
+    log_path = os.path.join(images_dir, _images.RESTORE_LOG)
+    manifest, problem = _images.load_manifest(images_dir)
+    if manifest is None:
+        raise RestoreError("incomplete images directory %s: %s, refusing to restore" % (
+            images_dir, problem or "no manifest (%s)" % _images.MANIFEST_NAME))
+
+    record_path = os.path.join(images_dir, _images.RESTORE_RECORD_NAME)
+    record = _images.read_json(record_path)
+    live = None
+    if record and isinstance(record.get("pid"), int):
+        info = _proc.read_proc(record["pid"])
+        if info is not None and info.state != "Z":
+            live = _proc.identity(info)
+    decision = _images.restore_decision(record, manifest, live)
+    if not decision.changed and record is not None:
+        return {
+            "changed": False, "pid": record["pid"], "ns_pid": record.get("ns_pid", record["pid"]),
+            "start_time": record.get("start_time"), "start_ticks": record.get("start_ticks"),
+            "image_id": manifest.get("image_id"), "stats": record.get("stats", {}), "log_path": log_path,
+            "holder_pid": record.get("holder_pid"), "compatibility_warnings": [],
+            "msg": "no restore needed: %s" % decision.reason,
+        }
+
+    problems = _images.verify(images_dir, manifest, checksums=params["verify_checksums"])
+    if problems:
+        raise RestoreError("images in %s do not match their manifest, refusing to restore: %s" % (
+            images_dir, _images.describe_problems(problems)), mismatched_files=problems)
+    blockers, warnings = _images.compatibility(manifest, tools.version, _proc.machine(), _proc.kernel_release())
+    if blockers:
+        raise RestoreError("this host cannot restore %s: %s" % (images_dir, "; ".join(blockers)),
+                           restore_blockers=blockers)
+    for warning in warnings:
+        module.warn(warning)
+
+    pids = image_pids(manifest)
+    background = params["shell_job"] or params["namespaced"] or not params["detached"]
+    pidfile = os.path.join(images_dir, _images.RESTORE_PIDFILE)
+    argv = build_argv(
+        "restore", dict(params, detached=params["detached"] and not background), criu_path=tools.criu_path or "criu",
+        images_dir=images_dir, log_file=_images.RESTORE_LOG, log_level=params["log_level"], pidfile=pidfile,
+        criu_ns_path=tools.criu_ns_path if params["namespaced"] else None, extra_args=params["extra_args"])
+    command = argv
+    if params["shell_job"]:
+        # The one place the collection builds a shell string: script(1) only takes
+        # its command as a string for "$SHELL -c". shlex.join quotes every argv item.
+        command = [script or "script", "-qfec", shlex.join(argv), "/dev/null"]
+
+    if module.check_mode:
+        msg = "would restore %s (image %s, root pid %s): %s" % (
+            images_dir, manifest.get("image_id"), manifest["source"].get("pid"), decision.reason)
+        if not params["namespaced"]:
+            taken = taken_pids(pids)
+            if taken:
+                msg += "; image PIDs are taken now (%s), the restore would wait up to %ds for them" % (
+                    ", ".join("%s: %s" % item for item in taken.items()), params["pid_wait_timeout"])
+        return {"changed": True, "pid": None, "image_id": manifest.get("image_id"), "stats": {}, "log_path": log_path,
+                "cmd": command, "compatibility_warnings": warnings, "msg": msg}
+
+    if not params["namespaced"]:
+        taken = wait_for_free_pids(pids, params["pid_wait_timeout"])
+        if taken:
+            raise RestoreError(
+                "the image's PIDs are still taken after %ds: %s. Restore them elsewhere, stop what holds them, or use "
+                "namespaced: true (criu-ns restores into a new PID namespace)" % (
+                    params["pid_wait_timeout"], "; ".join("%s held by %s" % item for item in taken.items())),
+                pids_taken=taken)
+
+    for name in (_images.RESTORE_PIDFILE, _images.STATS_RESTORE):
+        remove_if_exists(os.path.join(images_dir, name))
+    old_umask = os.umask(0o077)
+    try:
+        if background:
+            output_path = os.devnull if params["shell_job"] else os.path.join(images_dir, _images.RESTORE_OUTPUT)
+            pid, holder_pid, rc, out = _restore_background(runner, command, output_path, pidfile, images_dir,
+                                                           params["restore_timeout"])
+            err = ""
+        else:
+            holder_pid = None
+            rc, out, err = runner.run(command, cwd=images_dir)
+            pid = read_pid(pidfile) if rc == 0 else None
+    finally:
+        os.umask(old_umask)
+
+    if rc not in (0, None) or pid is None:
+        fail = _criu_log.failure("criu restore from %s" % images_dir, rc if rc is not None else -1, command, log_path,
+                                 out, err)
+        if rc in (0, None) and pid is None:
+            fail["msg"] += " (the restored tree did not show up within %ds)" % params["restore_timeout"]
+        msg = fail.pop("msg")
+        raise RestoreError(msg, holder_pid=holder_pid, **fail)
+
+    info = _proc.read_proc(pid)
+    if info is None:
+        fail = _criu_log.failure("criu restore from %s" % images_dir, rc or 0, command, log_path, out, err)
+        raise RestoreError("criu reported pid %d but it is gone right after the restore: %s" % (pid, fail.pop("msg")),
+                           **fail)
+    identity = _proc.identity(info)
+    stats = _stats.collect(os.path.join(images_dir, _images.STATS_RESTORE), out)
+    record = {
+        "image_id": manifest.get("image_id"),
+        "pid": pid,
+        "ns_pid": info.ns_pid,
+        "start_ticks": identity["start_ticks"],
+        "start_time": identity["start_time"],
+        "boot_id": identity["boot_id"],
+        "restored_at": _images.utc_now(),
+        "namespaced": params["namespaced"],
+        "shell_job": params["shell_job"],
+        "holder_pid": holder_pid,
+        "stats": stats,
+    }
+    _images.write_json_atomic(images_dir, _images.RESTORE_RECORD_NAME, record)
+    if params.get("pidfile"):
+        fd = os.open(params["pidfile"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("%d\n" % pid)
+    return {
+        "changed": True, "pid": pid, "ns_pid": info.ns_pid, "start_time": identity["start_time"],
+        "start_ticks": identity["start_ticks"], "image_id": manifest.get("image_id"), "stats": stats,
+        "log_path": log_path, "holder_pid": holder_pid, "compatibility_warnings": warnings, "cmd": command,
+        "msg": "restored pid %d from %s: %s" % (pid, images_dir, decision.reason),
+    }
+
+
+def _restore_background(runner: Runner, command: t.List[str], output_path: str, pidfile: str, images_dir: str,
+                        timeout: float) -> t.Tuple[t.Optional[int], t.Optional[int], t.Optional[int], str]:
+    """Start criu (or its holder) in the background and wait for the restored root.
+
+    Returns (pid, holder pid, rc or None while still running, output).
+    """
+    handle = runner.spawn(command, output_path, cwd=images_dir)
+    deadline = time.monotonic() + max(1, timeout)
+    rc = None
+    pid = None
+    while time.monotonic() < deadline:
+        rc = handle.poll()
+        pid = read_pid(pidfile)
+        if pid is not None and _proc.read_proc(pid) is not None:
+            break
+        pid = None
+        if rc is not None and rc != 0:
+            break
+        if rc == 0:
+            # criu-ns returns 0 right after writing the pidfile; give it a last look.
+            pid = read_pid(pidfile)
+            if pid is None:
+                time.sleep(0.2)
+                pid = read_pid(pidfile)
+            break
+        time.sleep(0.1)
+    output = ""
+    if output_path != os.devnull:
+        output = _criu_log.read_log(output_path, limit=64 * 1024)
+    return pid, handle.pid, rc, output
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    stopwatch = _common.Stopwatch()
+    images_dir = module.params["images_dir"]
+    problem = _common.check_images_dir(images_dir) or _common.check_floor_option(module.params["min_version"])
+    if problem:
+        module.fail_json(msg=problem, images_dir=images_dir, duration_s=stopwatch.seconds())
+    images_dir = os.path.normpath(images_dir)
+    try:
+        result = run_restore(module, Runner(module.run_command), stopwatch)
+    except (RestoreError, LockError) as exc:
+        extra = getattr(exc, "extra", {})
+        extra.setdefault("log_path", os.path.join(images_dir, _images.RESTORE_LOG))
+        module.fail_json(msg=getattr(exc, "msg", str(exc)), images_dir=images_dir, duration_s=stopwatch.seconds(),
+                         **extra)
+    result["images_dir"] = images_dir
+    result["duration_s"] = stopwatch.seconds()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
