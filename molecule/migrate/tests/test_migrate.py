@@ -1,0 +1,77 @@
+"""After three hops (one rolled back), the workload runs on node3 only, with the
+state it started with on node1; images were moved, verified and cleaned as promised."""
+import json
+import time
+
+import pytest
+
+testinfra_hosts = ["ansible://fleet-criu-migrate-node1", "ansible://fleet-criu-migrate-node2",
+                   "ansible://fleet-criu-migrate-node3"]
+
+WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
+STATE = "/run/fleet-criu-migrate"
+# [f]: the pattern must not match the shell that runs pgrep.
+PATTERN = "[f]leet_criu_workload.py /run/fleet-criu-migrate"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    with open("/tmp/fleet-criu-migrate-expected.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def name(host):
+    return host.backend.get_hostname()
+
+
+def running_workloads(host):
+    out = host.run("pgrep -f %s", PATTERN)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_workload_runs_only_on_node3(host):
+    if name(host) == "fleet-criu-migrate-node3":
+        assert len(running_workloads(host)) == 1
+    else:
+        assert running_workloads(host) == [], "the process must not run on " + name(host)
+
+
+def test_state_survived_every_hop_and_the_rollback(host, expected):
+    if name(host) != "fleet-criu-migrate-node3":
+        pytest.skip("the workload lives on node3")
+    assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected["token"]
+    assert host.check_output("python3 %s --probe checksum %s", WORKLOAD, STATE) == expected["checksum"]
+    first = int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE))
+    time.sleep(1)
+    assert int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE)) > first
+
+
+def test_source_images_removed_after_success_and_kept_on_rollback(host):
+    if name(host) == "fleet-criu-migrate-node1":
+        # Hop 1 succeeded: node1's copy is gone; the run directory stays root-only.
+        assert not host.file("/var/lib/fleet-criu/images/hop1/fleet-criu-migrate-node1").exists
+        assert host.file("/var/lib/fleet-criu/images/hop1").mode == 0o700
+    elif name(host) == "fleet-criu-migrate-node2":
+        # node2 holds the images it restored from, verified and recorded.
+        restored = json.loads(host.check_output(
+            "cat /var/lib/fleet-criu/images/hop1/fleet-criu-migrate-node1/fleet-criu-restore.json"))
+        assert restored["pid"] > 0
+        summary = json.loads(host.check_output("cat /var/lib/fleet-criu/images/hop1/summary-fleet-criu-migrate-node1-to-fleet-criu-migrate-node2.json"))
+        assert [row["action"] for row in summary["rows"]] == ["dump", "restore"]
+    else:
+        # Hop 3 rolled back: node3 keeps the images it restored from again.
+        assert host.file("/var/lib/fleet-criu/images/hop3/fleet-criu-migrate-node3/fleet-criu-manifest.json").exists
+        assert host.file("/var/lib/fleet-criu/images/hop3/fleet-criu-migrate-node3/fleet-criu-restore.json").exists
+
+
+def test_squatter_on_node1_untouched(host, expected):
+    if name(host) != "fleet-criu-migrate-node1":
+        pytest.skip("node1 only")
+    comm = host.check_output("cat /proc/%s/comm", str(expected["squatter_pid"]))
+    assert comm == "sleep"
+
+
+def test_rollback_was_reported(expected):
+    text = "\n".join(expected["hop3_summary"])
+    assert "fleet-criu-migrate-node3 -> fleet-criu-migrate-node1" in text
+    assert "rolled back" in text
