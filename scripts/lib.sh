@@ -71,6 +71,9 @@ sync_collection() {
 activate_venv() {
   # shellcheck disable=SC1091
   . "$VENV_DIR/bin/activate"
+  # Molecule draws its output for the terminal's width (80 when there is none): give
+  # summary tables room.
+  export COLUMNS="${COLUMNS:-160}"
 }
 
 # A stable collections path for Ansible and Molecule: a symlink to the repo, so
