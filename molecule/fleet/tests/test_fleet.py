@@ -1,0 +1,47 @@
+"""After checkpoint on both hosts, a swapped restore and an upgrade of node1: each
+host runs the OTHER host's original process, with its state, and node1 has the
+upgraded package."""
+import json
+import time
+
+import pytest
+
+testinfra_hosts = ["ansible://fleet-criu-fleet-node1", "ansible://fleet-criu-fleet-node2"]
+WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
+STATE = "/run/fleet-criu-fleet"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    with open("/tmp/fleet-criu-fleet-expected.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def name(host):
+    return host.backend.get_hostname()
+
+
+def test_each_host_runs_the_other_hosts_process(host, expected):
+    other = "node2_token" if name(host).endswith("node1") else "node1_token"
+    assert expected["node1_token"] != expected["node2_token"]
+    assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected[other]
+    assert len(host.run("pgrep -f '[f]leet_criu_workload.py /run/fleet-criu-fleet'").stdout.split()) == 1
+    first = int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE))
+    time.sleep(1)
+    assert int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE)) > first
+
+
+def test_checkpoint_made_per_host_per_run_directories(host):
+    me = name(host)
+    assert host.file(f"/var/lib/fleet-criu/images/cp1/{me}/fleet-criu-manifest.json").exists
+    assert host.file("/var/lib/fleet-criu/images/cp1").mode == 0o700
+
+
+def test_upgrade_installed_the_package_and_restored_the_process(host, expected):
+    if not name(host).endswith("node1"):
+        pytest.skip("node1 was upgraded")
+    assert host.package("hello").is_installed
+    restored = json.loads(host.check_output(
+        "cat /var/lib/fleet-criu/images/up1/fleet-criu-fleet-node1/fleet-criu-restore.json"))
+    assert host.file(f"/proc/{restored['pid']}").exists
+    assert any("restored" in line for line in expected["upgrade_summary"]), expected["upgrade_summary"]
