@@ -41,6 +41,10 @@ STATS_RESTORE = "stats-restore"
 # their presence never makes a directory foreign, and replacing a dump removes them.
 MODULE_EXTRAS = re.compile(
     r"^(?:fleet-criu-restore\.json|restore(?:-\d+)?\.log|restore\.pid|restore\.out|stats-restore"
+    # A lazy dump (lazy_pages) goes on writing these while it serves pages, after
+    # the manifest: they cannot be listed with a checksum. The restoring side's
+    # criu lazy-pages daemon writes the lazy-pages ones.
+    r"|dump\.log|dump\.out|stats-dump|lazy-pages\.(?:log|out|socket)"
     r"|\.fleet-criu-[A-Za-z0-9_.-]+\.tmp-[A-Za-z0-9_]+)$"
 )
 TEMP_MARK = ".fleet-criu-tmp-"

@@ -281,3 +281,25 @@ def machine() -> str:
 
 def hostname() -> str:
     return os.uname().nodename
+
+
+def cap_eff(pid: t.Union[int, str] = "self", proc_root: str = PROC) -> t.Optional[int]:
+    """The effective capability mask of pid, or None when unreadable."""
+    data = _read(os.path.join(proc_root, str(pid), "status"))
+    if data is None:
+        return None
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.startswith("CapEff:"):
+            try:
+                return int(line.split(":", 1)[1].strip(), 16)
+            except ValueError:
+                return None
+    return None
+
+
+def pipe_max_size(proc_root: str = PROC) -> t.Optional[int]:
+    data = _read(os.path.join(proc_root, "sys", "fs", "pipe-max-size"))
+    if data is None:
+        return None
+    text = data.decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None

@@ -11,7 +11,9 @@ shell string), which uses shlex.join over an argv built here.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import subprocess
 import typing as t
 
@@ -87,7 +89,9 @@ def page_server_flags(action: str, lazy_pages: bool, page_server: t.Optional[t.M
     With lazy_pages the dump serves pages itself on address:port; without it,
     a dump sends its pages to a running ``criu page-server`` there.
     """
-    if not page_server:
+    if not page_server or action == "restore":
+        # criu restore --lazy-pages talks to the local ``criu lazy-pages`` daemon
+        # over a unix socket; only that daemon connects to the page server.
         return []
     argv: t.List[str] = []
     if action == "dump" and not lazy_pages:
@@ -138,6 +142,91 @@ def build_argv(
     argv.extend(page_server_flags(action, bool(options.get("lazy_pages")), options.get("page_server")))
     if extra_args:
         argv.extend(str(a) for a in extra_args)
+    return argv
+
+
+# Pre-copy (iterative) migration needs the kernel's soft-dirty bits. These
+# criu arguments ask for it.
+PRECOPY_ARGS = ("--track-mem", "--prev-images-dir")
+PRECOPY_FEATURE = "mem_dirty_track"
+
+# Lines criu 4.1.1 logs (measured) once a lazy dump has written every non-memory
+# image and listens for the restoring side, and once the restoring host's
+# ``criu lazy-pages`` daemon waits for ``criu restore --lazy-pages``.
+LAZY_DUMP_READY = ("Starting lazy pages server", "Running status-ready scripts")
+LAZY_DAEMON_READY = ("Waiting for incoming connections", "Running status-ready scripts")
+
+# criu's lazy page server tee()s pages into a pipe it sizes to 4 MiB with
+# F_SETPIPE_SZ. Above fs.pipe-max-size that needs CAP_SYS_RESOURCE; without both,
+# every page request fails with "page-pipe: tee: 65536: Operation not permitted"
+# (measured with criu 4.1.1 and the default pipe-max-size of 1 MiB).
+LAZY_PIPE_BYTES = 4 * 1024 * 1024
+CAP_SYS_RESOURCE = 24
+
+
+def wants_precopy(extra_args: t.Optional[t.Sequence[str]]) -> bool:
+    """Whether extra_args ask criu for memory tracking (pre-copy)."""
+    for arg in extra_args or ():
+        text = str(arg)
+        if any(text == flag or text.startswith(flag + "=") for flag in PRECOPY_ARGS):
+            return True
+    return False
+
+
+def precopy_problem(rc: int, output: str) -> t.Optional[str]:
+    """The refusal for pre-copy when ``criu check --feature mem_dirty_track`` failed."""
+    if rc == 0:
+        return None
+    detail = " ".join(output.split())[:300]
+    return ("pre-copy migration (--track-mem / --prev-images-dir, as used by criu pre-dump) needs memory dirty "
+            "tracking, which this kernel lacks: `criu check --feature %s` failed (%s). The kernel needs "
+            "CONFIG_MEM_SOFT_DIRTY. Use post-copy instead: lazy_pages: true with page_server. Nothing was frozen"
+            % (PRECOPY_FEATURE, detail or "rc %d" % rc))
+
+
+def lazy_ready(log_text: str, markers: t.Sequence[str]) -> bool:
+    """Whether every marker appears in log_text, in order."""
+    position = 0
+    for marker in markers:
+        found = log_text.find(marker, position)
+        if found < 0:
+            return False
+        position = found + len(marker)
+    return True
+
+
+def lazy_pipe_problem(cap_eff: t.Optional[int], pipe_max_size: t.Optional[int]) -> t.Optional[str]:
+    """Why criu's lazy page server would fail every request here, or None."""
+    if cap_eff is not None and cap_eff & (1 << CAP_SYS_RESOURCE):
+        return None
+    if pipe_max_size is None or pipe_max_size >= LAZY_PIPE_BYTES:
+        return None
+    return ("lazy_pages: criu's page server needs pipes of %d bytes, but fs.pipe-max-size is %d and this process "
+            "lacks CAP_SYS_RESOURCE, so every page request would fail (criu logs 'page-pipe: tee: 65536: "
+            "Operation not permitted'). Raise it (sysctl -w fs.pipe-max-size=%d) or run with CAP_SYS_RESOURCE. "
+            "Nothing was frozen" % (LAZY_PIPE_BYTES, pipe_max_size, LAZY_PIPE_BYTES))
+
+
+def listen_address(address: str, resolver: t.Callable[..., t.Any] = socket.getaddrinfo) -> str:
+    """An IP literal for criu dump's page server (it refuses host names, measured
+    with 4.1.1: "The address must be in IPv4 or IPv6 format"); names resolve here."""
+    try:
+        ipaddress.ip_address(address)
+        return address
+    except ValueError:
+        pass
+    infos = resolver(address, None, 0, socket.SOCK_STREAM)
+    families = sorted(infos, key=lambda info: 0 if info[0] == socket.AF_INET else 1)
+    return str(families[0][4][0])
+
+
+def lazy_pages_argv(criu_path: str, images_dir: str, log_file: str, address: t.Optional[str], port: int,
+                    log_level: int = 4) -> t.List[str]:
+    """``criu lazy-pages`` fetching pages from a remote lazy dump's page server."""
+    argv = [criu_path, "lazy-pages", "--page-server"]
+    if address:
+        argv.extend(["--address", str(address)])
+    argv.extend(["--port", str(int(port)), "--images-dir", images_dir, "--log-file", log_file, "-v%d" % int(log_level)])
     return argv
 
 

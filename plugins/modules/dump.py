@@ -125,8 +125,24 @@ options:
         them itself on O(page_server) (address and port) until the restoring side's C(criu lazy-pages)
         has fetched them all, so the dump blocks until then.
       - Requires userfaultfd on the restoring host (see M(fleet.criu.host_info), feature C(uffd-noncoop)).
+      - The module starts that criu dump in the background (a session of its own) and returns once criu has
+        written every non-memory image and its page server listens (its log says so), with
+        RV(lazy_pages_server). The tree stays frozen on this host until the restoring side has fetched all
+        pages; then criu kills it and exits. If the transfer fails, criu unfreezes the tree here instead.
+      - The manifest records C(lazy_pages) and lists only the files present when it is written; C(dump.log),
+        C(dump.out) and C(stats-dump), which criu goes on writing while it serves pages, are not listed.
+        The memory pages are never in O(images_dir), so these images cannot be restored again once the
+        dump has exited.
+      - criu's page server needs 4 MiB pipes. Without C(CAP_SYS_RESOURCE) the module refuses (before freezing
+        anything) when C(fs.pipe-max-size) is smaller.
     type: bool
     default: false
+  lazy_ready_timeout:
+    description:
+      - With O(lazy_pages=true), seconds to wait for the background criu dump to serve pages.
+        On timeout that criu is stopped and the module fails.
+    type: int
+    default: 120
   page_server:
     description:
       - Address and port for O(lazy_pages) (C(--address), C(--port)); without O(lazy_pages), the dump
@@ -135,13 +151,19 @@ options:
     type: dict
     suboptions:
       address:
-        description: Address to listen on (lazy pages) or connect to (page server).
+        description:
+          - Address to listen on (lazy pages) or connect to (page server).
+          - criu itself takes IP addresses only; with O(lazy_pages=true) a host name is resolved here first
+            (IPv4 preferred).
         type: str
       port:
         description: TCP port.
         type: int
         required: true
 notes:
+  - Pre-copy migration is refused before anything is frozen when the kernel cannot track dirty memory.
+    When O(extra_args) holds C(--track-mem) or C(--prev-images-dir), the module runs
+    C(criu check --feature mem_dirty_track) first (the kernel needs C(CONFIG_MEM_SOFT_DIRTY)).
   - Run as root. CRIU's own log is C(dump.log) in O(images_dir) (RV(log_path)). When the dump fails,
     its log is kept as C(<parent>/.<basename>.dump-failed.log), the temporary directory is removed,
     and the module checks that the source process is still there and not left stopped
@@ -266,6 +288,13 @@ cmd:
   type: list
   elements: str
   sample: ["/usr/sbin/criu", "dump", "--tree", "4242", "--images-dir", "/var/lib/.job.fleet-criu-tmp-x1", "--log-file", "dump.log", "-v4"]
+lazy_pages_server:
+  description:
+    - With O(lazy_pages=true), the criu dump that serves the memory pages, with its PID (it exits once the
+      restoring side has fetched all pages), and the address and port it listens on.
+  returned: success with O(lazy_pages=true) when a dump was made
+  type: dict
+  sample: {"pid": 5120, "address": "10.0.0.1", "port": 27027}
 source_running:
   description: After a failed dump, whether the source process is still alive (and was not left stopped).
   returned: failure after criu ran
@@ -286,6 +315,8 @@ log_tail:
 
 import os
 import shutil
+import signal
+import time
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
@@ -295,9 +326,20 @@ from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock, L
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     MANAGE_CGROUPS_MODES,
     NETWORK_LOCK_METHODS,
+    LAZY_DUMP_READY,
     Runner,
     build_argv,
+    check_argv,
+    lazy_pipe_problem,
+    lazy_ready,
+    listen_address,
+    precopy_problem,
+    wants_precopy,
 )
+
+LAZY_OUTPUT = "dump.out"
+# Written by criu after the manifest while a lazy dump serves pages.
+LAZY_UNLISTED = (_images.MANIFEST_NAME, _images.DUMP_LOG, LAZY_OUTPUT, _images.STATS_DUMP)
 
 OPTION_NAMES = (
     "leave_running", "shell_job", "tcp_established", "file_locks", "ext_unix_sk", "manage_cgroups",
@@ -325,6 +367,7 @@ def argument_spec() -> t.Dict[str, t.Any]:
         link_remap=dict(type="bool", default=False),
         timeout=dict(type="int"),
         lazy_pages=dict(type="bool", default=False),
+        lazy_ready_timeout=dict(type="int", default=120),
         page_server=dict(type="dict", options=dict(
             address=dict(type="str"),
             port=dict(type="int", required=True),
@@ -456,6 +499,21 @@ def run_dump(module: AnsibleModule, runner: Runner, stopwatch: _common.Stopwatch
                         "python3-pycriu; the role fleet.criu.install installs it)")
     if params["lazy_pages"] and not params.get("page_server"):
         raise DumpError("lazy_pages: true needs page_server (port, and usually address) to serve pages on")
+    if params["lazy_pages"]:
+        problem = lazy_pipe_problem(_proc.cap_eff(), _proc.pipe_max_size())
+        if problem:
+            raise DumpError(problem)
+        address = params["page_server"].get("address")
+        if address:
+            try:
+                params["page_server"] = dict(params["page_server"], address=listen_address(address))
+            except (OSError, UnicodeError) as exc:
+                raise DumpError("page_server address %r does not resolve here: %s" % (address, exc))
+    if wants_precopy(params["extra_args"]):
+        rc, out, err = runner.run(check_argv(tools.criu_path or "criu", feature="mem_dirty_track"))
+        problem = precopy_problem(rc, out + "\n" + err)
+        if problem:
+            raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
 
     lock = None
     if not module.check_mode:
@@ -539,9 +597,14 @@ def _dump_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTools
         "dump", params, criu_path=tools.criu_path or "criu", images_dir=tmp, log_file=_images.DUMP_LOG,
         log_level=params["log_level"], pid=live.pid, criu_ns_path=tools.criu_ns_path if params["namespaced"] else None,
         extra_args=params["extra_args"])
+    lazy = bool(params["lazy_pages"])
+    server_pid = None
     old_umask = os.umask(0o077)
     try:
-        rc, out, err = runner.run(argv, cwd=tmp)
+        if lazy:
+            rc, out, err, server_pid = start_lazy_dump(runner, argv, tmp, params["lazy_ready_timeout"])
+        else:
+            rc, out, err = runner.run(argv, cwd=tmp)
     finally:
         os.umask(old_umask)
 
@@ -561,8 +624,13 @@ def _dump_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTools
 
     try:
         _images.secure(tmp)
-        stats = _stats.collect(os.path.join(tmp, _images.STATS_DUMP), out)
-        files = _images.scan_files(tmp)
+        if lazy:
+            # criu goes on writing its log (and, at the end, stats-dump) while it serves pages.
+            stats = _stats.collect(None, out)
+            files = _images.scan_files(tmp, skip=LAZY_UNLISTED)
+        else:
+            stats = _stats.collect(os.path.join(tmp, _images.STATS_DUMP), out)
+            files = _images.scan_files(tmp)
         manifest = {
             "format": _images.FORMAT_VERSION,
             "image_id": _images.image_id_for(files),
@@ -574,6 +642,7 @@ def _dump_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTools
             "kernel": {"release": _proc.kernel_release(), "arch": _proc.machine()},
             "options": options_used(params),
             "stats": stats,
+            "lazy_pages": lazy,
             "cmd": [a if a != tmp else images_dir for a in argv],
         }
         _images.write_json_atomic(tmp, _images.MANIFEST_NAME, manifest)
@@ -584,9 +653,52 @@ def _dump_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTools
     result = manifest_facts(images_dir, manifest)
     result.update(changed=True, cmd=manifest["cmd"], msg="dumped pid %d (%s) into %s: %s" % (
         live.pid, live.cmdline_str or live.comm, images_dir, decision.reason))
+    if lazy:
+        page_server = params.get("page_server") or {}
+        result["lazy_pages_server"] = {"pid": server_pid, "address": page_server.get("address"),
+                                       "port": page_server.get("port")}
+        result["msg"] += "; criu pid %s serves its memory pages on port %s until they are fetched" % (
+            server_pid, page_server.get("port"))
     if left:
         module.warn("the replaced dump left entries behind (not ours, not deleted): %s" % ", ".join(left))
     return result
+
+
+def start_lazy_dump(runner: Runner, argv: t.List[str], tmp: str,
+                    timeout: float) -> t.Tuple[int, str, str, t.Optional[int]]:
+    """Start a lazy criu dump in the background; wait until it serves pages.
+
+    Returns (rc, output, "", pid): rc 0 once criu's log says its page server
+    runs; criu's exit code (or -1 after a timeout, when it is stopped) otherwise.
+    """
+    handle = runner.spawn(argv, os.path.join(tmp, LAZY_OUTPUT), cwd=tmp)
+    log_path = os.path.join(tmp, _images.DUMP_LOG)
+    deadline = time.monotonic() + max(1, timeout)
+    rc = None
+    while True:
+        rc = handle.poll()
+        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), LAZY_DUMP_READY):
+            return 0, "", "", handle.pid
+        if rc is not None:
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    output = _criu_log.read_log(os.path.join(tmp, LAZY_OUTPUT), limit=64 * 1024)
+    if rc is None:
+        # criu unfreezes the tree when it is interrupted before any page was sent.
+        try:
+            os.kill(handle.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        try:
+            rc = handle.wait(10)
+        except Exception:  # pylint: disable=broad-except
+            os.kill(handle.pid, signal.SIGKILL)
+            handle.wait()
+        output += "\n(criu did not serve pages within %ds and was stopped)" % timeout
+        rc = -1
+    return (rc if rc != 0 else -1), output, "", handle.pid
 
 
 def main() -> None:

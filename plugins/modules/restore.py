@@ -109,6 +109,34 @@ options:
         seconds to wait for the restored tree to appear.
     type: int
     default: 60
+  lazy_pages:
+    description:
+      - Post-copy restore of a dump made with O(fleet.criu.dump#module:lazy_pages=true), whose memory pages are
+        not in O(images_dir) but served by that dump's page server on the source host (O(page_server)).
+      - The module first starts C(criu lazy-pages --page-server) in the background (a session of its own; it
+        fetches the pages and exits once all are here, RV(lazy_pages_daemon_pid)), then C(criu restore --lazy-pages).
+      - Needs userfaultfd here (M(fleet.criu.host_info) feature C(uffd_noncoop)). Not supported with
+        O(shell_job=true) or O(namespaced=true).
+    type: bool
+    default: false
+  page_server:
+    description:
+      - With O(lazy_pages=true), where the source's lazy dump serves the pages (the source host's address).
+    type: dict
+    suboptions:
+      address:
+        description: Address (or host name) of the source's page server.
+        type: str
+        required: true
+      port:
+        description: Its TCP port.
+        type: int
+        required: true
+  lazy_ready_timeout:
+    description:
+      - With O(lazy_pages=true), seconds to wait for C(criu lazy-pages) to be ready.
+    type: int
+    default: 30
   verify_checksums:
     description:
       - Verify every image file's sha256 against the manifest before restoring (sizes are always checked).
@@ -158,6 +186,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+lazy_pages_daemon_pid:
+  description: With O(lazy_pages=true), the PID of the C(criu lazy-pages) daemon that fetches the memory pages.
+  returned: success with O(lazy_pages=true) when a restore was made
+  type: int
+  sample: 5230
 changed:
   description: Whether a restore happened (or, in check mode, would happen).
   returned: always
@@ -257,6 +290,7 @@ log_tail:
 
 import os
 import shlex
+import signal
 import time
 import typing as t
 
@@ -268,8 +302,14 @@ from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     MANAGE_CGROUPS_MODES,
     Runner,
     build_argv,
+    LAZY_DAEMON_READY,
     find_tool,
+    lazy_pages_argv,
+    lazy_ready,
 )
+
+LAZY_LOG = "lazy-pages.log"
+LAZY_OUTPUT = "lazy-pages.out"
 
 
 def argument_spec() -> t.Dict[str, t.Any]:
@@ -289,6 +329,12 @@ def argument_spec() -> t.Dict[str, t.Any]:
         pid_wait_timeout=dict(type="int", default=10),
         restore_timeout=dict(type="int", default=60),
         verify_checksums=dict(type="bool", default=True),
+        lazy_pages=dict(type="bool", default=False),
+        page_server=dict(type="dict", options=dict(
+            address=dict(type="str", required=True),
+            port=dict(type="int", required=True),
+        )),
+        lazy_ready_timeout=dict(type="int", default=30),
     )
     return spec
 
@@ -364,6 +410,11 @@ def run_restore(module: AnsibleModule, runner: Runner, stopwatch: _common.Stopwa
                                "python3-pycriu; the role fleet.criu.install installs it)")
         if params["restore_sibling"]:
             raise RestoreError("restore_sibling is not supported with namespaced: true (criu-ns refuses it)")
+    if params["lazy_pages"]:
+        if not params.get("page_server"):
+            raise RestoreError("lazy_pages: true needs page_server (address and port of the source's lazy dump)")
+        if params["shell_job"] or params["namespaced"]:
+            raise RestoreError("lazy_pages: true is not supported with shell_job or namespaced")
     script = None
     if params["shell_job"]:
         script = find_tool("script")
@@ -454,6 +505,9 @@ def _restore_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTo
 
     for name in (_images.RESTORE_PIDFILE, _images.STATS_RESTORE):
         remove_if_exists(os.path.join(images_dir, name))
+    lazy_daemon = None
+    if params["lazy_pages"]:
+        lazy_daemon = start_lazy_daemon(runner, tools.criu_path or "criu", images_dir, params)
     old_umask = os.umask(0o077)
     try:
         if background:
@@ -468,6 +522,8 @@ def _restore_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTo
     finally:
         os.umask(old_umask)
 
+    if lazy_daemon is not None and (rc not in (0, None) or pid is None):
+        stop(lazy_daemon)
     if rc not in (0, None) or pid is None:
         fail = _criu_log.failure("criu restore from %s" % images_dir, rc if rc is not None else -1, command, log_path,
                                  out, err)
@@ -505,8 +561,55 @@ def _restore_locked(module: AnsibleModule, runner: Runner, tools: _common.CriuTo
         "changed": True, "pid": pid, "ns_pid": info.ns_pid, "start_time": identity["start_time"],
         "start_ticks": identity["start_ticks"], "image_id": manifest.get("image_id"), "stats": stats,
         "log_path": log_path, "holder_pid": holder_pid, "compatibility_warnings": warnings, "cmd": command,
-        "msg": "restored pid %d from %s: %s" % (pid, images_dir, decision.reason),
+        "lazy_pages_daemon_pid": lazy_daemon.pid if lazy_daemon is not None else None,
+        "msg": "restored pid %d from %s: %s%s" % (
+            pid, images_dir, decision.reason,
+            "; criu lazy-pages (pid %d) fetches its memory from %s:%s" % (
+                lazy_daemon.pid, params["page_server"]["address"], params["page_server"]["port"])
+            if lazy_daemon is not None else ""),
     }
+
+
+def stop(handle: t.Any) -> None:
+    """Stop a background criu this module started (by its own pid)."""
+    if handle.poll() is None:
+        try:
+            os.kill(handle.pid, signal.SIGTERM)
+            handle.wait(5)
+        except Exception:  # pylint: disable=broad-except
+            try:
+                os.kill(handle.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def start_lazy_daemon(runner: Runner, criu_path: str, images_dir: str, params: t.Mapping[str, t.Any]) -> t.Any:
+    """Start ``criu lazy-pages`` against the source's page server; wait until it listens."""
+    for name in (LAZY_LOG, "lazy-pages.socket"):
+        remove_if_exists(os.path.join(images_dir, name))
+    server = params["page_server"]
+    argv = lazy_pages_argv(criu_path, images_dir, LAZY_LOG, server["address"], server["port"], params["log_level"])
+    output_path = os.path.join(images_dir, LAZY_OUTPUT)
+    old_umask = os.umask(0o077)
+    try:
+        handle = runner.spawn(argv, output_path, cwd=images_dir)
+    finally:
+        os.umask(old_umask)
+    log_path = os.path.join(images_dir, LAZY_LOG)
+    deadline = time.monotonic() + max(1, params["lazy_ready_timeout"])
+    while True:
+        rc = handle.poll()
+        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), LAZY_DAEMON_READY):
+            return handle
+        if rc is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    stop(handle)
+    fail = _criu_log.failure("criu lazy-pages in %s" % images_dir, rc if rc is not None else -1, argv, log_path,
+                             _criu_log.read_log(output_path, limit=64 * 1024), "")
+    if rc is None:
+        fail["msg"] += " (not ready within %ds)" % params["lazy_ready_timeout"]
+    raise RestoreError(fail.pop("msg"), **fail)
 
 
 def _restore_background(runner: Runner, command: t.List[str], output_path: str, pidfile: str, images_dir: str,
