@@ -15,7 +15,9 @@ export VENV_DIR
 # The collection tree Ansible and ansible-test read: ansible_collections/fleet/criu.
 BUILD_DIR="$REPO_ROOT/.build"
 # Outside the repo: ansible-test skips every file below a hidden directory (.build).
-COLLECTION_DIR="$FLEET_CRIU_CACHE/sanity/$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)/ansible_collections/fleet/criu"
+# One per machine, not per clone: ansible-test keeps its sanity venvs below it, and a
+# fresh clone (CI) then reuses them.
+COLLECTION_DIR="$FLEET_CRIU_CACHE/sanity/ansible_collections/fleet/criu"
 export BUILD_DIR COLLECTION_DIR
 MOLECULE_LOCK="${FLEET_CRIU_MOLECULE_LOCK:-/tmp/fleet-criu-molecule.lock}"
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Assemble and sign a small apt repository (pool + dists layout, like a PPA) from
 .deb files, for the install role's apt_repo test. Runs on the controller: needs
 dpkg-deb and gpg.
