@@ -19,7 +19,7 @@ BUILD_DIR="$REPO_ROOT/.build"
 # fresh clone (CI) then reuses them.
 COLLECTION_DIR="$FLEET_CRIU_CACHE/sanity/ansible_collections/fleet/criu"
 export BUILD_DIR COLLECTION_DIR
-MOLECULE_LOCK="${FLEET_CRIU_MOLECULE_LOCK:-/tmp/fleet-criu-molecule.lock}"
+export MOLECULE_LOCK="${FLEET_CRIU_MOLECULE_LOCK:-/tmp/fleet-criu-molecule.lock}"
 
 _stage_names=()
 _stage_secs=()
