@@ -45,3 +45,19 @@ def test_upgrade_installed_the_package_and_restored_the_process(host, expected):
         "cat /var/lib/fleet-criu/images/up1/fleet-criu-fleet-node1/fleet-criu-restore.json"))
     assert host.file(f"/proc/{restored['pid']}").exists
     assert any("restored" in line for line in expected["upgrade_summary"]), expected["upgrade_summary"]
+
+
+def test_direct_transfer_moved_the_third_workload(host, expected):
+    """rsync over SSH from node1 to node2, restored through criu-ns (its PIDs may clash
+    with the swapped workload's on node2)."""
+    running = host.run("pgrep -f '[f]leet_criu_workload.py /run/fleet-criu-direct'").stdout.split()
+    if name(host).endswith("node1"):
+        assert running == []
+        assert not host.file("/var/lib/fleet-criu/images/direct1/fleet-criu-fleet-node1").exists
+        return
+    assert len(running) == 1
+    assert host.check_output("python3 %s --probe token /run/fleet-criu-direct", WORKLOAD) == expected["direct_token"]
+    assert any("migrated" in line for line in expected["direct_summary"]), expected["direct_summary"]
+    images = "/var/lib/fleet-criu/images/direct1/fleet-criu-fleet-node1"
+    assert host.file(images).mode == 0o700
+    assert host.check_output("find %s -type f ! -perm 600 | wc -l", images) == "0"
