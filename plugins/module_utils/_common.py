@@ -24,6 +24,15 @@ from ansible_collections.fleet.criu.plugins.module_utils._version import (
 )
 
 
+class ActionError(Exception):
+    """A refusal or failure of dump/restore: msg for fail_json, extra for its other keys."""
+
+    def __init__(self, message: str, **extra: t.Any) -> None:
+        super().__init__(message)
+        self.msg = message
+        self.extra = extra
+
+
 def criu_argument_spec() -> t.Dict[str, t.Any]:
     return {"criu_path": {"type": "path"}}
 

@@ -376,11 +376,8 @@ def argument_spec() -> t.Dict[str, t.Any]:
     return spec
 
 
-class DumpError(Exception):
-    def __init__(self, message: str, **extra: t.Any) -> None:
-        super().__init__(message)
-        self.msg = message
-        self.extra = extra
+class DumpError(_common.ActionError):
+    pass
 
 
 def read_pidfile(path: str) -> int:

@@ -339,11 +339,8 @@ def argument_spec() -> t.Dict[str, t.Any]:
     return spec
 
 
-class RestoreError(Exception):
-    def __init__(self, message: str, **extra: t.Any) -> None:
-        super().__init__(message)
-        self.msg = message
-        self.extra = extra
+class RestoreError(_common.ActionError):
+    pass
 
 
 def image_pids(manifest: t.Mapping[str, t.Any]) -> t.List[int]:

@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from fleet_criu_probe import hostname, load_json, running_pids
 
 testinfra_hosts = ["ansible://fleet-criu-fleet-node1", "ansible://fleet-criu-fleet-node2"]
 WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
@@ -13,32 +14,27 @@ STATE = "/run/fleet-criu-fleet"
 
 @pytest.fixture(scope="module")
 def expected():
-    with open("/tmp/fleet-criu-fleet-expected.json", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def name(host):
-    return host.backend.get_hostname()
+    return load_json("/tmp/fleet-criu-fleet-expected.json")
 
 
 def test_each_host_runs_the_other_hosts_process(host, expected):
-    other = "node2_token" if name(host).endswith("node1") else "node1_token"
+    other = "node2_token" if hostname(host).endswith("node1") else "node1_token"
     assert expected["node1_token"] != expected["node2_token"]
     assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected[other]
-    assert len(host.run("pgrep -f '[f]leet_criu_workload.py /run/fleet-criu-fleet'").stdout.split()) == 1
+    assert len(running_pids(host, "[f]leet_criu_workload.py /run/fleet-criu-fleet")) == 1
     first = int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE))
     time.sleep(1)
     assert int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE)) > first
 
 
 def test_checkpoint_made_per_host_per_run_directories(host):
-    me = name(host)
+    me = hostname(host)
     assert host.file(f"/var/lib/fleet-criu/images/cp1/{me}/fleet-criu-manifest.json").exists
     assert host.file("/var/lib/fleet-criu/images/cp1").mode == 0o700
 
 
 def test_upgrade_installed_the_package_and_restored_the_process(host, expected):
-    if not name(host).endswith("node1"):
+    if not hostname(host).endswith("node1"):
         pytest.skip("node1 was upgraded")
     assert host.package("hello").is_installed
     restored = json.loads(host.check_output(
@@ -50,8 +46,8 @@ def test_upgrade_installed_the_package_and_restored_the_process(host, expected):
 def test_direct_transfer_moved_the_third_workload(host, expected):
     """rsync over SSH from node1 to node2, restored through criu-ns (its PIDs may clash
     with the swapped workload's on node2)."""
-    running = host.run("pgrep -f '[f]leet_criu_workload.py /run/fleet-criu-direct'").stdout.split()
-    if name(host).endswith("node1"):
+    running = running_pids(host, "[f]leet_criu_workload.py /run/fleet-criu-direct")
+    if hostname(host).endswith("node1"):
         assert running == []
         assert not host.file("/var/lib/fleet-criu/images/direct1/fleet-criu-fleet-node1").exists
         return

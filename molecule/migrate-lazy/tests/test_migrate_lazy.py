@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from fleet_criu_probe import hostname, load_json, running_pids
 
 testinfra_hosts = ["ansible://fleet-criu-migrate-lazy-node1", "ansible://fleet-criu-migrate-lazy-node2"]
 
@@ -16,28 +17,18 @@ IMAGES = "/var/lib/fleet-criu/images/lazy1/fleet-criu-migrate-lazy-node1"
 
 @pytest.fixture(scope="module")
 def expected():
-    with open("/tmp/fleet-criu-migrate-lazy-expected.json", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def name(host):
-    return host.backend.get_hostname()
-
-
-def running_workloads(host):
-    out = host.run("pgrep -f %s", PATTERN)
-    return [int(p) for p in out.stdout.split()]
+    return load_json("/tmp/fleet-criu-migrate-lazy-expected.json")
 
 
 def test_workload_runs_only_on_node2(host):
-    if name(host) == "fleet-criu-migrate-lazy-node2":
-        assert len(running_workloads(host)) == 1
+    if hostname(host) == "fleet-criu-migrate-lazy-node2":
+        assert len(running_pids(host, PATTERN)) == 1
     else:
-        assert running_workloads(host) == [], "the process must be gone from " + name(host)
+        assert running_pids(host, PATTERN) == [], "the process must be gone from " + hostname(host)
 
 
 def test_token_and_memory_survived(host, expected):
-    if name(host) != "fleet-criu-migrate-lazy-node2":
+    if hostname(host) != "fleet-criu-migrate-lazy-node2":
         pytest.skip("the workload lives on node2")
     assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected["token"]
     assert host.check_output("python3 %s --probe checksum %s", WORKLOAD, STATE) == expected["checksum"]
@@ -47,7 +38,7 @@ def test_token_and_memory_survived(host, expected):
 
 
 def test_images_are_honest_about_lazy_pages(host):
-    if name(host) != "fleet-criu-migrate-lazy-node2":
+    if hostname(host) != "fleet-criu-migrate-lazy-node2":
         # The source's copy is removed once the process runs on the target.
         assert not host.file(IMAGES).exists
         return

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from fleet_criu_probe import hostname, load_json, running_pids
 
 testinfra_hosts = ["ansible://fleet-criu-migrate-node1", "ansible://fleet-criu-migrate-node2",
                    "ansible://fleet-criu-migrate-node3"]
@@ -16,28 +17,18 @@ PATTERN = "[f]leet_criu_workload.py /run/fleet-criu-migrate"
 
 @pytest.fixture(scope="module")
 def expected():
-    with open("/tmp/fleet-criu-migrate-expected.json", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def name(host):
-    return host.backend.get_hostname()
-
-
-def running_workloads(host):
-    out = host.run("pgrep -f %s", PATTERN)
-    return [int(p) for p in out.stdout.split()]
+    return load_json("/tmp/fleet-criu-migrate-expected.json")
 
 
 def test_workload_runs_only_on_node3(host):
-    if name(host) == "fleet-criu-migrate-node3":
-        assert len(running_workloads(host)) == 1
+    if hostname(host) == "fleet-criu-migrate-node3":
+        assert len(running_pids(host, PATTERN)) == 1
     else:
-        assert running_workloads(host) == [], "the process must not run on " + name(host)
+        assert running_pids(host, PATTERN) == [], "the process must not run on " + hostname(host)
 
 
 def test_state_survived_every_hop_and_the_rollback(host, expected):
-    if name(host) != "fleet-criu-migrate-node3":
+    if hostname(host) != "fleet-criu-migrate-node3":
         pytest.skip("the workload lives on node3")
     assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected["token"]
     assert host.check_output("python3 %s --probe checksum %s", WORKLOAD, STATE) == expected["checksum"]
@@ -47,11 +38,11 @@ def test_state_survived_every_hop_and_the_rollback(host, expected):
 
 
 def test_source_images_removed_after_success_and_kept_on_rollback(host):
-    if name(host) == "fleet-criu-migrate-node1":
+    if hostname(host) == "fleet-criu-migrate-node1":
         # Hop 1 succeeded: node1's copy is gone; the run directory stays root-only.
         assert not host.file("/var/lib/fleet-criu/images/hop1/fleet-criu-migrate-node1").exists
         assert host.file("/var/lib/fleet-criu/images/hop1").mode == 0o700
-    elif name(host) == "fleet-criu-migrate-node2":
+    elif hostname(host) == "fleet-criu-migrate-node2":
         # node2 holds the images it restored from, verified and recorded.
         restored = json.loads(host.check_output(
             "cat /var/lib/fleet-criu/images/hop1/fleet-criu-migrate-node1/fleet-criu-restore.json"))
@@ -65,7 +56,7 @@ def test_source_images_removed_after_success_and_kept_on_rollback(host):
 
 
 def test_squatter_on_node1_untouched(host, expected):
-    if name(host) != "fleet-criu-migrate-node1":
+    if hostname(host) != "fleet-criu-migrate-node1":
         pytest.skip("node1 only")
     comm = host.check_output("cat /proc/%s/comm", str(expected["squatter_pid"]))
     assert comm == "sleep"

@@ -56,3 +56,20 @@ def pid_alive(host, pid):
     """True if pid is a live task (a zombie does not count)."""
     status = host.run("cat /proc/%s/status", str(pid))
     return status.rc == 0 and "\nState:\tZ" not in status.stdout
+
+
+def hostname(host):
+    """The inventory name of the host a test runs against."""
+    return host.backend.get_hostname()
+
+
+def running_pids(host, pattern):
+    """PIDs whose command line matches pattern (pgrep -f). Write the pattern so that it
+    does not match itself, e.g. "[f]leet_criu_workload.py ...", since pgrep runs in a shell."""
+    return [int(pid) for pid in host.run("pgrep -f %s", pattern).stdout.split()]
+
+
+def load_json(path):
+    """A JSON file on the controller (what converge recorded for the verifier)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
