@@ -1,0 +1,154 @@
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""fleet.criu.progress, run for real: ansible-playbook on localhost starts background
+jobs (async, poll 0) and the role polls them. No fakes: real async_status, real du."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+_COLLECTION_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _collections_path() -> str:
+    # Run from a tree under ansible_collections/fleet/criu (scripts/test syncs one):
+    # that tree's ancestor is a collections path. Otherwise use the repo's symlink.
+    if _COLLECTION_ROOT.parents[1].name == "ansible_collections":
+        return str(_COLLECTION_ROOT.parents[2])
+    return str(_COLLECTION_ROOT / ".build" / "collections")
+
+
+def run_playbook(tmp_path: Path, tasks: str, *options: str) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / "playbook.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    ")
+    )
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=_collections_path(),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+    )
+    ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    return subprocess.run(
+        [ansible_playbook, "-i", "localhost,", "-c", "local", *options, str(playbook)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+
+
+def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(tmp_path: Path) -> None:
+    watched = tmp_path / "watched"
+    result = run_playbook(tmp_path, f"""
+        - name: Write 10 x 120 kB, one a second, in the background
+          ansible.builtin.command:
+            argv: [sh, -c, 'mkdir -p "$0"; for i in 1 2 3 4 5 6 7 8 9 10; do head -c 120000 /dev/zero > "$0/f$i"; sleep 1; done', {watched}]
+          async: 60
+          poll: 0
+          register: job
+        - name: Wait with progress
+          ansible.builtin.include_role:
+            name: fleet.criu.progress
+          vars:
+            progress_job: "{{{{ job }}}}"
+            progress_label: writer
+            progress_watch_path: {watched}
+            progress_total: 1200000
+            progress_interval: 1
+        - name: Show the job's result
+          ansible.builtin.debug:
+            msg: "rc={{{{ progress_result.rc }}}}"
+    """)
+    assert result.returncode == 0, result.stdout + result.stderr
+    percents = [int(p) for p in re.findall(r'"msg": "writer: [0-9.]+ \w+ of 1.14 MB \((\d+)%\), \d+ s"', result.stdout)]
+    assert len(percents) >= 2, result.stdout
+    assert percents == sorted(percents) and percents[-1] > percents[0], percents
+    assert all(p <= 99 for p in percents)
+    assert re.search(r'"msg": "writer: done in [0-9.]+ s"', result.stdout)
+    assert '"msg": "rc=0"' in result.stdout
+    assert len(list(watched.iterdir())) == 10
+
+
+def test_counts_matching_files(tmp_path: Path) -> None:
+    watched = tmp_path / "tree"
+    result = run_playbook(tmp_path, f"""
+        - name: Make one .o a second among other files, for 10 s (several polls even on a loaded machine)
+          ansible.builtin.command:
+            argv: [sh, -c, 'mkdir -p "$0/sub"; for i in 1 2 3 4 5 6 7 8 9 10; do touch "$0/sub/x$i.o" "$0/x$i.c"; sleep 1; done', {watched}]
+          async: 60
+          poll: 0
+          register: job
+        - name: Wait with progress
+          ansible.builtin.include_role:
+            name: fleet.criu.progress
+          vars:
+            progress_job: "{{{{ job }}}}"
+            progress_label: build
+            progress_watch_path: {watched}
+            progress_watch: files
+            progress_watch_pattern: "*.o"
+            progress_interval: 1
+    """)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = [int(n) for n in re.findall(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', result.stdout)]
+    assert len(counts) >= 2 and counts == sorted(counts) and max(counts) <= 10, result.stdout
+
+
+def test_a_failed_job_fails_the_role_with_what_the_job_said(tmp_path: Path) -> None:
+    result = run_playbook(tmp_path, """
+        - name: A job that fails after a moment
+          ansible.builtin.command:
+            argv: [sh, -c, 'sleep 2; echo "disk quota exceeded" >&2; exit 3']
+          async: 60
+          poll: 0
+          register: job
+        - name: Wait with progress
+          ansible.builtin.include_role:
+            name: fleet.criu.progress
+          vars:
+            progress_job: "{{ job }}"
+            progress_label: failing step
+            progress_interval: 1
+        - name: Never reached
+          ansible.builtin.debug:
+            msg: REACHED
+    """)
+    assert result.returncode != 0
+    assert re.search(r"failing step failed after [0-9.]+ s \(rc 3\): .*disk quota exceeded", result.stdout), result.stdout
+    assert "REACHED" not in result.stdout
+    assert re.search(r'"msg": "failing step: running, \d+ s"', result.stdout)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_job_that_never_started_passes_through(tmp_path: Path, check_mode: bool) -> None:
+    result = run_playbook(tmp_path, """
+        - name: A skipped background job
+          ansible.builtin.command:
+            argv: [sleep, "30"]
+          async: 60
+          poll: 0
+          register: job
+          when: false
+        - name: Wait with progress
+          ansible.builtin.include_role:
+            name: fleet.criu.progress
+          vars:
+            progress_job: "{{ job }}"
+        - name: Show what came through
+          ansible.builtin.debug:
+            msg: "skipped={{ progress_result.skipped | default(false) }}"
+    """, *(["--check"] if check_mode else []))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"msg": "skipped=True"' in result.stdout
+    assert "Check on" not in result.stdout
