@@ -53,7 +53,8 @@ def test_direct_transfer_moved_the_third_workload(host, expected):
         return
     assert len(running) == 1
     assert host.check_output("python3 %s --probe token /run/fleet-criu-direct", WORKLOAD) == expected["direct_token"]
-    assert any("migrated" in line for line in expected["direct_summary"]), expected["direct_summary"]
+    assert any("fleet-criu-fleet-node1 -> fleet-criu-fleet-node2 migrated" in line for line in expected["direct_summary"]), \
+        expected["direct_summary"]
     # The transfer ran in the background and the run said so when it ended.
     assert any("done in" in line for line in expected["direct_progress"]), expected["direct_progress"]
     images = "/var/lib/fleet-criu/images/direct1/fleet-criu-fleet-node1"

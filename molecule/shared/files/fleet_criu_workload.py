@@ -17,7 +17,7 @@ Variants (--mode), each publishing the same state.json:
 
 Usage:
   fleet_criu_workload.py STATE_DIR [--mode M] [--port P] [--mem-mb N] [--interval S]
-  fleet_criu_workload.py --probe counter|token|checksum|echoed|lock STATE_DIR
+  fleet_criu_workload.py --probe counter|token|checksum|echoed|lock|pid STATE_DIR
 The checksum probe signals the process named in state.json and waits for its answer,
 so the value printed was computed from the (possibly restored) process's memory.
 """
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("state_dir")
     parser.add_argument("--mem-mb", type=int, default=8)
     parser.add_argument("--interval", type=float, default=0.1)
-    parser.add_argument("--probe", choices=["counter", "token", "checksum", "echoed", "lock"])
+    parser.add_argument("--probe", choices=["counter", "token", "checksum", "echoed", "lock", "pid"])
     parser.add_argument("--mode", choices=["counter", "tcp-client", "tcp-server", "flock"], default="counter")
     parser.add_argument("--port", type=int, default=7777)
     args = parser.parse_args()

@@ -1,0 +1,49 @@
+"""fleet.criu.migrate with `migrations`: after a bad first batch the rollout stopped and
+left the other pair alone (asserted in converge); then two pairs in one batch both moved,
+each process with its own state."""
+import time
+
+import pytest
+from fleet_criu_probe import hostname, load_json, running_pids
+
+testinfra_hosts = ["ansible://fleet-criu-migrate-node1", "ansible://fleet-criu-migrate-node2",
+                   "ansible://fleet-criu-migrate-node3"]
+WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
+STATE = "/run/fleet-criu-rollout"
+# Where each rollout workload runs after the second rollout, by its original host.
+NOW_ON = {"node1": "node3", "node2": "node1"}
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return load_json("/tmp/fleet-criu-migrate-rollout.json")
+
+
+def test_each_process_runs_on_its_target_with_its_state(host, expected):
+    me = hostname(host).rsplit("-", 1)[1]
+    running = running_pids(host, "[f]leet_criu_workload.py /run/fleet-criu-rollout")
+    origin = [orig for orig, target in NOW_ON.items() if target == me]
+    if not origin:
+        assert running == []
+        return
+    assert len(running) == 1
+    assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected[origin[0]]["token"]
+    first = int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE))
+    time.sleep(1)
+    assert int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE)) > first
+
+
+def test_the_summary_lists_both_pairs_migrated(expected):
+    title = [line for line in expected["summary"] if "fleet.criu migrate" in line]
+    assert title, expected["summary"]
+    assert "fleet-criu-migrate-node1 -> fleet-criu-migrate-node3 migrated" in title[0]
+    assert "fleet-criu-migrate-node2 -> fleet-criu-migrate-node1 migrated" in title[0]
+
+
+def test_source_images_removed_and_summaries_written(host):
+    me = hostname(host)
+    assert not host.file(f"/var/lib/fleet-criu/images/rollout2/{me}").exists or me.endswith("node3")
+    if me.endswith("node3"):
+        assert host.file("/var/lib/fleet-criu/images/rollout2/summary-fleet-criu-migrate-node1-to-fleet-criu-migrate-node3.json").exists
+    if me.endswith("node1"):
+        assert host.file("/var/lib/fleet-criu/images/rollout2/summary-fleet-criu-migrate-node2-to-fleet-criu-migrate-node1.json").exists
