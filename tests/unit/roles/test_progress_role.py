@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,13 @@ def run_playbook(tmp_path: Path, tasks: str, *options: str) -> subprocess.Comple
     )
 
 
-def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(tmp_path: Path) -> None:
-    watched = tmp_path / "watched"
-    result = run_playbook(tmp_path, f"""
+# Each case: its tasks (with {dir} for a private directory) and ansible-playbook options.
+# They all run at once (module fixture below): each takes about ten seconds of waiting.
+CASES = {
+    "bytes": ("""
         - name: Write 10 x 120 kB, one a second, in the background
           ansible.builtin.command:
-            argv: [sh, -c, 'mkdir -p "$0"; for i in 1 2 3 4 5 6 7 8 9 10; do head -c 120000 /dev/zero > "$0/f$i"; sleep 1; done', {watched}]
+            argv: [sh, -c, 'mkdir -p "$0"; for i in 1 2 3 4 5 6 7 8 9 10; do head -c 120000 /dev/zero > "$0/f$i"; sleep 1; done', {dir}/watched]
           async: 60
           poll: 0
           register: job
@@ -63,29 +65,17 @@ def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(tmp_path
           vars:
             progress_job: "{{{{ job }}}}"
             progress_label: writer
-            progress_watch_path: {watched}
+            progress_watch_path: {dir}/watched
             progress_total: 1200000
             progress_interval: 1
         - name: Show the job's result
           ansible.builtin.debug:
             msg: "rc={{{{ progress_result.rc }}}}"
-    """)
-    assert result.returncode == 0, result.stdout + result.stderr
-    percents = [int(p) for p in re.findall(r'"msg": "writer: [0-9.]+ \w+ of 1.14 MB \((\d+)%\), \d+ s"', result.stdout)]
-    assert len(percents) >= 2, result.stdout
-    assert percents == sorted(percents) and percents[-1] > percents[0], percents
-    assert all(p <= 99 for p in percents)
-    assert re.search(r'"msg": "writer: done in [0-9.]+ s"', result.stdout)
-    assert '"msg": "rc=0"' in result.stdout
-    assert len(list(watched.iterdir())) == 10
-
-
-def test_counts_matching_files(tmp_path: Path) -> None:
-    watched = tmp_path / "tree"
-    result = run_playbook(tmp_path, f"""
+    """, ()),
+    "files": ("""
         - name: Make one .o a second among other files, for 10 s (several polls even on a loaded machine)
           ansible.builtin.command:
-            argv: [sh, -c, 'mkdir -p "$0/sub"; for i in 1 2 3 4 5 6 7 8 9 10; do touch "$0/sub/x$i.o" "$0/x$i.c"; sleep 1; done', {watched}]
+            argv: [sh, -c, 'mkdir -p "$0/sub"; for i in 1 2 3 4 5 6 7 8 9 10; do touch "$0/sub/x$i.o" "$0/x$i.c"; sleep 1; done', {dir}/tree]
           async: 60
           poll: 0
           register: job
@@ -95,18 +85,12 @@ def test_counts_matching_files(tmp_path: Path) -> None:
           vars:
             progress_job: "{{{{ job }}}}"
             progress_label: build
-            progress_watch_path: {watched}
+            progress_watch_path: {dir}/tree
             progress_watch: files
             progress_watch_pattern: "*.o"
             progress_interval: 1
-    """)
-    assert result.returncode == 0, result.stdout + result.stderr
-    counts = [int(n) for n in re.findall(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', result.stdout)]
-    assert len(counts) >= 2 and counts == sorted(counts) and max(counts) <= 10, result.stdout
-
-
-def test_a_failed_job_fails_the_role_with_what_the_job_said(tmp_path: Path) -> None:
-    result = run_playbook(tmp_path, """
+    """, ()),
+    "failing": ("""
         - name: A job that fails after a moment
           ansible.builtin.command:
             argv: [sh, -c, 'sleep 2; echo "disk quota exceeded" >&2; exit 3']
@@ -117,38 +101,78 @@ def test_a_failed_job_fails_the_role_with_what_the_job_said(tmp_path: Path) -> N
           ansible.builtin.include_role:
             name: fleet.criu.progress
           vars:
-            progress_job: "{{ job }}"
+            progress_job: "{{{{ job }}}}"
             progress_label: failing step
             progress_interval: 1
         - name: Never reached
           ansible.builtin.debug:
             msg: REACHED
-    """)
+    """, ()),
+}
+SKIPPED = """
+    - name: A skipped background job
+      ansible.builtin.command:
+        argv: [sleep, "30"]
+      async: 60
+      poll: 0
+      register: job
+      when: false
+    - name: Wait with progress
+      ansible.builtin.include_role:
+        name: fleet.criu.progress
+      vars:
+        progress_job: "{{{{ job }}}}"
+    - name: Show what came through
+      ansible.builtin.debug:
+        msg: "skipped={{{{ progress_result.skipped | default(false) }}}}"
+"""
+CASES["skipped"] = (SKIPPED, ())
+CASES["skipped-check-mode"] = (SKIPPED, ("--check",))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    dirs = {name: tmp_path_factory.mktemp(name) for name in CASES}
+
+    def run(name: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        tasks, options = CASES[name]
+        return dirs[name], run_playbook(dirs[name], tasks.format(dir=dirs[name]), *options)
+
+    with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
+        return dict(zip(CASES, pool.map(run, CASES)))
+
+
+def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(runs) -> None:
+    workdir, result = runs["bytes"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    percents = [int(p) for p in re.findall(r'"msg": "writer: [0-9.]+ \w+ of 1.14 MB \((\d+)%\), \d+ s"', result.stdout)]
+    assert len(percents) >= 2, result.stdout
+    assert percents == sorted(percents) and percents[-1] > percents[0], percents
+    assert all(p <= 99 for p in percents)
+    assert re.search(r'"msg": "writer: done in [0-9.]+ s"', result.stdout)
+    assert '"msg": "rc=0"' in result.stdout
+    assert len(list((workdir / "watched").iterdir())) == 10
+
+
+def test_counts_matching_files(runs) -> None:
+    _workdir, result = runs["files"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = [int(n) for n in re.findall(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', result.stdout)]
+    assert len(counts) >= 2 and counts == sorted(counts) and max(counts) <= 10, result.stdout
+
+
+def test_a_failed_job_fails_the_role_with_what_the_job_said(runs) -> None:
+    _workdir, result = runs["failing"]
     assert result.returncode != 0
-    assert re.search(r"failing step failed after [0-9.]+ s \(rc 3\): .*disk quota exceeded", result.stdout), result.stdout
+    out = result.stdout + result.stderr
+    assert re.search(r"failing step failed after [0-9.]+ s \(rc 3\): .*disk quota exceeded", out), out
     assert "REACHED" not in result.stdout
     assert re.search(r'"msg": "failing step: running, \d+ s"', result.stdout)
 
 
-@pytest.mark.parametrize("check_mode", [False, True])
-def test_a_job_that_never_started_passes_through(tmp_path: Path, check_mode: bool) -> None:
-    result = run_playbook(tmp_path, """
-        - name: A skipped background job
-          ansible.builtin.command:
-            argv: [sleep, "30"]
-          async: 60
-          poll: 0
-          register: job
-          when: false
-        - name: Wait with progress
-          ansible.builtin.include_role:
-            name: fleet.criu.progress
-          vars:
-            progress_job: "{{ job }}"
-        - name: Show what came through
-          ansible.builtin.debug:
-            msg: "skipped={{ progress_result.skipped | default(false) }}"
-    """, *(["--check"] if check_mode else []))
+@pytest.mark.parametrize("case", ["skipped", "skipped-check-mode"])
+def test_a_job_that_never_started_passes_through(runs, case: str) -> None:
+    _workdir, result = runs[case]
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"msg": "skipped=True"' in result.stdout
     assert "Check on" not in result.stdout
