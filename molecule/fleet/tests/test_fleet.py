@@ -5,26 +5,20 @@ import json
 import time
 
 import pytest
-from fleet_criu_probe import hostname, load_json, running_pids
+from fleet_criu_probe import hostname, probe, running_pids
 
 testinfra_hosts = ["ansible://fleet-criu-fleet-node1", "ansible://fleet-criu-fleet-node2"]
-WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
 STATE = "/run/fleet-criu-fleet"
-
-
-@pytest.fixture(scope="module")
-def expected():
-    return load_json("/tmp/fleet-criu-fleet-expected.json")
 
 
 def test_each_host_runs_the_other_hosts_process(host, expected):
     other = "node2_token" if hostname(host).endswith("node1") else "node1_token"
     assert expected["node1_token"] != expected["node2_token"]
-    assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected[other]
+    assert probe(host, "token", STATE) == expected[other]
     assert len(running_pids(host, "[f]leet_criu_workload.py /run/fleet-criu-fleet")) == 1
-    first = int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE))
+    first = int(probe(host, "counter", STATE))
     time.sleep(1)
-    assert int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE)) > first
+    assert int(probe(host, "counter", STATE)) > first
 
 
 def test_checkpoint_made_per_host_per_run_directories(host):
@@ -52,7 +46,7 @@ def test_direct_transfer_moved_the_third_workload(host, expected):
         assert not host.file("/var/lib/fleet-criu/images/direct1/fleet-criu-fleet-node1").exists
         return
     assert len(running) == 1
-    assert host.check_output("python3 %s --probe token /run/fleet-criu-direct", WORKLOAD) == expected["direct_token"]
+    assert probe(host, "token", "/run/fleet-criu-direct") == expected["direct_token"]
     assert any("fleet-criu-fleet-node1 -> fleet-criu-fleet-node2 migrated" in line for line in expected["direct_summary"]), \
         expected["direct_summary"]
     # The transfer ran in the background and the run said so when it ended.

@@ -5,21 +5,10 @@ went on from where it was."""
 import json
 import time
 
-import pytest
-from fleet_criu_probe import load_json, running_pids
+from fleet_criu_probe import probe, running_pids
 
 testinfra_hosts = ["ansible://fleet-criu-fleet-node3"]
-WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
 STATE = "/var/lib/fleet-criu-reboot"
-
-
-@pytest.fixture(scope="module")
-def expected():
-    return load_json("/tmp/fleet-criu-fleet-expected.json")
-
-
-def probe(host, what):
-    return host.check_output("python3 %s --probe %s %s", WORKLOAD, what, STATE)
 
 
 def test_the_host_rebooted(host, expected):
@@ -29,12 +18,12 @@ def test_the_host_rebooted(host, expected):
 def test_the_process_came_back_with_its_state(host, expected):
     before = expected["reboot_before"]
     assert len(running_pids(host, "[f]leet_criu_workload.py /var/lib/fleet-criu-reboot")) == 1
-    assert probe(host, "token") == before["token"]
-    assert probe(host, "checksum") == before["checksum"]
-    first = int(probe(host, "counter"))
+    assert probe(host, "token", STATE) == before["token"]
+    assert probe(host, "checksum", STATE) == before["checksum"]
+    first = int(probe(host, "counter", STATE))
     assert first >= int(before["counter"])
     time.sleep(1)
-    assert int(probe(host, "counter")) > first
+    assert int(probe(host, "counter", STATE)) > first
 
 
 def test_the_summary_says_restored(host, expected):

@@ -4,11 +4,10 @@ each process with its own state."""
 import time
 
 import pytest
-from fleet_criu_probe import hostname, load_json, running_pids
+from fleet_criu_probe import hostname, load_json, probe, running_pids
 
 testinfra_hosts = ["ansible://fleet-criu-migrate-node1", "ansible://fleet-criu-migrate-node2",
                    "ansible://fleet-criu-migrate-node3"]
-WORKLOAD = "/usr/local/bin/fleet_criu_workload.py"
 STATE = "/run/fleet-criu-rollout"
 # Where each rollout workload runs after the second rollout, by its original host.
 NOW_ON = {"node1": "node3", "node2": "node1"}
@@ -27,10 +26,10 @@ def test_each_process_runs_on_its_target_with_its_state(host, expected):
         assert running == []
         return
     assert len(running) == 1
-    assert host.check_output("python3 %s --probe token %s", WORKLOAD, STATE) == expected[origin[0]]["token"]
-    first = int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE))
+    assert probe(host, "token", STATE) == expected[origin[0]]["token"]
+    first = int(probe(host, "counter", STATE))
     time.sleep(1)
-    assert int(host.check_output("python3 %s --probe counter %s", WORKLOAD, STATE)) > first
+    assert int(probe(host, "counter", STATE)) > first
 
 
 def test_the_summary_lists_both_pairs_migrated(expected):

@@ -20,6 +20,11 @@ def start_workload(host, state_dir, mem_mb=8):
     return pid
 
 
+def probe(host, what, state_dir):
+    """The workload's own --probe answer (counter, token, checksum, pid, ...) as a string."""
+    return host.check_output("python3 %s --probe %s %s", WORKLOAD, what, state_dir)
+
+
 def read_state(host, state_dir):
     out = host.check_output("cat %s/state.json", state_dir)
     return json.loads(out)

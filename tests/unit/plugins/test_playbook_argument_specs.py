@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -273,25 +271,6 @@ GOOD = [
 ]
 
 
-def _collections_path(tmp_dir):
-    """A collections tree whose fleet.criu is the tree under test."""
-    if ROOT.parent.parent.name == "ansible_collections" and ROOT.parent.name == "fleet" and ROOT.name == "criu":
-        return str(ROOT.parent.parent.parent)  # scripts/test unit runs from such a copy
-    build = ROOT / ".build" / "collections"  # scripts/lib.sh link_collection
-    link = build / "ansible_collections" / "fleet" / "criu"
-    if link.is_symlink() and link.resolve() == ROOT:
-        return str(build)
-    own = tmp_dir / "collections"
-    (own / "ansible_collections" / "fleet").mkdir(parents=True)
-    (own / "ansible_collections" / "fleet" / "criu").symlink_to(ROOT)
-    return str(own)
-
-
-def _ansible_playbook():
-    here = Path(sys.executable).parent / "ansible-playbook"
-    return str(here) if here.exists() else shutil.which("ansible-playbook")
-
-
 class Run:
     def __init__(self, playbook, args, proc):
         self.playbook, self.args, self.rc = playbook, args, proc.returncode
@@ -308,11 +287,8 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, collections_path, ansible_playbook):
     """Run every case at once (each is a separate ansible-playbook process)."""
-    exe = _ansible_playbook()
-    if not exe:
-        pytest.skip("ansible-playbook not found")
     tmp = tmp_path_factory.mktemp("playbook-specs")
     (tmp / "inventory.ini").write_text(INVENTORY)
     (tmp / "ansible.cfg").write_text("[defaults]\n")
@@ -321,7 +297,7 @@ def runs(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update({
         "ANSIBLE_CONFIG": str(tmp / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": _collections_path(tmp),
+        "ANSIBLE_COLLECTIONS_PATH": collections_path,
         "ANSIBLE_LOCAL_TEMP": str(tmp / "local-tmp"),
         "ANSIBLE_HOST_KEY_CHECKING": "false",
         "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ConnectTimeout=3 -o BatchMode=yes",
@@ -332,7 +308,7 @@ def runs(tmp_path_factory):
     })
 
     def run(key, playbook, args):
-        cmd = [exe, "-i", str(tmp / "inventory.ini"), f"fleet.criu.{playbook}"]
+        cmd = [ansible_playbook, "-i", str(tmp / "inventory.ini"), f"fleet.criu.{playbook}"]
         for arg in args:
             cmd += ["-e", arg.replace("{tasks}", str(tasks))]
         proc = subprocess.run(cmd, cwd=str(tmp), env=env, stdin=subprocess.DEVNULL, capture_output=True,

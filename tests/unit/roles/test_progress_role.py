@@ -11,135 +11,93 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-_COLLECTION_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _collections_path() -> str:
-    # Run from a tree under ansible_collections/fleet/criu (scripts/test syncs one):
-    # that tree's ancestor is a collections path. Otherwise use the repo's symlink.
-    if _COLLECTION_ROOT.parents[1].name == "ansible_collections":
-        return str(_COLLECTION_ROOT.parents[2])
-    return str(_COLLECTION_ROOT / ".build" / "collections")
+import yaml
 
 
-def run_playbook(tmp_path: Path, tasks: str, *options: str) -> subprocess.CompletedProcess[str]:
-    playbook = tmp_path / "playbook.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    ")
-    )
+def background_then_progress(argv: list[str], **progress_vars: object) -> list[dict]:
+    """A background job (async, poll 0) and the role waiting for it."""
+    return [
+        {"name": "Start the job in the background", "ansible.builtin.command": {"argv": argv},
+         "async": 60, "poll": 0, "register": "job"},
+        {"name": "Wait with progress", "ansible.builtin.include_role": {"name": "fleet.criu.progress"},
+         "vars": {"progress_job": "{{ job }}", **progress_vars}},
+    ]
+
+
+def show(msg: str) -> dict:
+    return {"name": "Show", "ansible.builtin.debug": {"msg": msg}}
+
+
+SKIPPED_JOB = [
+    {"name": "A skipped background job", "ansible.builtin.command": {"argv": ["sleep", "30"]},
+     "async": 60, "poll": 0, "register": "job", "when": False},
+    {"name": "Wait with progress", "ansible.builtin.include_role": {"name": "fleet.criu.progress"},
+     "vars": {"progress_job": "{{ job }}"}},
+    show("skipped={{ progress_result.skipped | default(false) }}"),
+]
+
+
+def cases(workdir: dict[str, Path]) -> dict[str, tuple[list[dict], tuple[str, ...]]]:
+    """Each case: its tasks and ansible-playbook options. workdir: a private directory per case.
+    They all run at once (module fixture below): each takes about ten seconds of waiting."""
+    watched, tree = str(workdir["bytes"] / "watched"), str(workdir["files"] / "tree")
+    return {
+        # 10 x 120 kB, one a second.
+        "bytes": (background_then_progress(
+            ["sh", "-c", 'mkdir -p "$0"; for i in 1 2 3 4 5 6 7 8 9 10; do head -c 120000 /dev/zero > "$0/f$i"; sleep 1; done',
+             watched],
+            progress_label="writer", progress_watch_path=watched, progress_total=1200000, progress_interval=1)
+            + [show("rc={{ progress_result.rc }}")], ()),
+        # One .o a second among other files, for 10 s (several polls even on a loaded machine).
+        "files": (background_then_progress(
+            ["sh", "-c", 'mkdir -p "$0/sub"; for i in 1 2 3 4 5 6 7 8 9 10; do touch "$0/sub/x$i.o" "$0/x$i.c"; sleep 1; done',
+             tree],
+            progress_label="build", progress_watch_path=tree, progress_watch="files", progress_watch_pattern="*.o",
+            progress_interval=1), ()),
+        "failing": (background_then_progress(
+            ["sh", "-c", 'sleep 2; echo "disk quota exceeded" >&2; exit 3'],
+            progress_label="failing step", progress_interval=1) + [show("REACHED")], ()),
+        "skipped": (SKIPPED_JOB, ()),
+        "skipped-check-mode": (SKIPPED_JOB, ("--check",)),
+    }
+
+
+def run_playbook(workdir: Path, tasks: list[dict], options: tuple[str, ...], collections_path: str,
+                 ansible_playbook: str) -> subprocess.CompletedProcess[str]:
+    playbook = workdir / "playbook.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], sort_keys=False))
     env = dict(
         os.environ,
-        ANSIBLE_COLLECTIONS_PATH=_collections_path(),
+        ANSIBLE_COLLECTIONS_PATH=collections_path,
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
     )
-    ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
     return subprocess.run(
         [ansible_playbook, "-i", "localhost,", "-c", "local", *options, str(playbook)],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )
 
 
-# Each case: its tasks (with {dir} for a private directory) and ansible-playbook options.
-# They all run at once (module fixture below): each takes about ten seconds of waiting.
-CASES = {
-    "bytes": ("""
-        - name: Write 10 x 120 kB, one a second, in the background
-          ansible.builtin.command:
-            argv: [sh, -c, 'mkdir -p "$0"; for i in 1 2 3 4 5 6 7 8 9 10; do head -c 120000 /dev/zero > "$0/f$i"; sleep 1; done', {dir}/watched]
-          async: 60
-          poll: 0
-          register: job
-        - name: Wait with progress
-          ansible.builtin.include_role:
-            name: fleet.criu.progress
-          vars:
-            progress_job: "{{{{ job }}}}"
-            progress_label: writer
-            progress_watch_path: {dir}/watched
-            progress_total: 1200000
-            progress_interval: 1
-        - name: Show the job's result
-          ansible.builtin.debug:
-            msg: "rc={{{{ progress_result.rc }}}}"
-    """, ()),
-    "files": ("""
-        - name: Make one .o a second among other files, for 10 s (several polls even on a loaded machine)
-          ansible.builtin.command:
-            argv: [sh, -c, 'mkdir -p "$0/sub"; for i in 1 2 3 4 5 6 7 8 9 10; do touch "$0/sub/x$i.o" "$0/x$i.c"; sleep 1; done', {dir}/tree]
-          async: 60
-          poll: 0
-          register: job
-        - name: Wait with progress
-          ansible.builtin.include_role:
-            name: fleet.criu.progress
-          vars:
-            progress_job: "{{{{ job }}}}"
-            progress_label: build
-            progress_watch_path: {dir}/tree
-            progress_watch: files
-            progress_watch_pattern: "*.o"
-            progress_interval: 1
-    """, ()),
-    "failing": ("""
-        - name: A job that fails after a moment
-          ansible.builtin.command:
-            argv: [sh, -c, 'sleep 2; echo "disk quota exceeded" >&2; exit 3']
-          async: 60
-          poll: 0
-          register: job
-        - name: Wait with progress
-          ansible.builtin.include_role:
-            name: fleet.criu.progress
-          vars:
-            progress_job: "{{{{ job }}}}"
-            progress_label: failing step
-            progress_interval: 1
-        - name: Never reached
-          ansible.builtin.debug:
-            msg: REACHED
-    """, ()),
-}
-SKIPPED = """
-    - name: A skipped background job
-      ansible.builtin.command:
-        argv: [sleep, "30"]
-      async: 60
-      poll: 0
-      register: job
-      when: false
-    - name: Wait with progress
-      ansible.builtin.include_role:
-        name: fleet.criu.progress
-      vars:
-        progress_job: "{{{{ job }}}}"
-    - name: Show what came through
-      ansible.builtin.debug:
-        msg: "skipped={{{{ progress_result.skipped | default(false) }}}}"
-"""
-CASES["skipped"] = (SKIPPED, ())
-CASES["skipped-check-mode"] = (SKIPPED, ("--check",))
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    dirs = {name: tmp_path_factory.mktemp(name) for name in CASES}
+def runs(tmp_path_factory: pytest.TempPathFactory, collections_path: str,
+         ansible_playbook: str) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    names = ["bytes", "files", "failing", "skipped", "skipped-check-mode"]
+    workdir = {name: tmp_path_factory.mktemp(name) for name in names}
+    all_cases = cases(workdir)
 
     def run(name: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        tasks, options = CASES[name]
-        return dirs[name], run_playbook(dirs[name], tasks.format(dir=dirs[name]), *options)
+        tasks, options = all_cases[name]
+        return workdir[name], run_playbook(workdir[name], tasks, options, collections_path, ansible_playbook)
 
-    with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
-        return dict(zip(CASES, pool.map(run, CASES)))
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return dict(zip(names, pool.map(run, names)))
 
 
 def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(runs) -> None:
