@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import typing as t
 
+from ansible_collections.fleet.criu.plugins.module_utils._safefs import check_parent
 from ansible_collections.fleet.criu.plugins.module_utils._version import (
     compare,
     kernel_family,
@@ -219,7 +220,14 @@ def fsync_dir(path: str) -> None:
 
 
 def write_json_atomic(directory: str, name: str, data: t.Any) -> str:
-    """Write name in directory atomically: temp file, fsync, rename, fsync dir."""
+    """Write name in directory atomically: temp file, fsync, rename, fsync dir.
+
+    directory itself and every directory above it must be real directories
+    (no symlink) that pass _safefs's trust rule, else SafeFsError.
+    """
+    if os.path.basename(name) != name or name in ("", ".", ".."):
+        raise ValueError("write_json_atomic: %r is not a file name" % (name,))
+    check_parent(os.path.join(os.path.normpath(directory), name))
     fd, tmp = tempfile.mkstemp(prefix=".fleet-criu-%s.tmp-" % name.replace(".json", ""), dir=directory)
     try:
         with os.fdopen(fd, "w") as handle:

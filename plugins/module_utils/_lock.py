@@ -7,6 +7,9 @@
 The lock is flock(2) on ``<parent>/.<basename>.lock`` (mode 0600), a sibling
 of the images directory so it never shows up inside it. The holder writes its
 pid into the file so that a waiting run can say who holds it.
+
+The file is opened with _safefs.open_lock_file: a symlink planted at the lock
+path, or a file owned by another user, is refused and left untouched.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import fcntl
 import os
 import time
 import typing as t
+
+from ansible_collections.fleet.criu.plugins.module_utils._safefs import SafeFsError, open_lock_file
 
 
 class LockError(Exception):
@@ -36,16 +41,18 @@ class DirLock:
         self.interval = interval
         self._fd: t.Optional[int] = None
 
-    def _holder(self) -> str:
+    def _holder(self, fd: int) -> str:
         try:
-            with open(self.path, "r") as handle:
-                text = handle.read().strip()
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         except OSError:
             return "unknown"
-        return text if text.isdigit() else "unknown"
+        return text if text.isascii() and text.isdigit() else "unknown"
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = open_lock_file(self.path)
+        except SafeFsError as exc:
+            raise LockError(exc.msg)
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -56,10 +63,11 @@ class DirLock:
                     os.close(fd)
                     raise
                 if time.monotonic() >= deadline:
+                    holder = self._holder(fd)
                     os.close(fd)
                     raise LockError(
                         "another fleet.criu operation holds the lock on %s (pid %s, lock file %s); "
-                        "waited %.0fs" % (self.images_dir, self._holder(), self.path, self.timeout))
+                        "waited %.0fs" % (self.images_dir, holder, self.path, self.timeout))
                 time.sleep(self.interval)
         os.fchmod(fd, 0o600)
         os.ftruncate(fd, 0)
