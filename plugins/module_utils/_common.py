@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 import typing as t
 
@@ -107,11 +108,94 @@ def check_floor_option(floor: str) -> t.Optional[str]:
     return None
 
 
+# Directories that must never be an images directory themselves: an images
+# directory is renamed into place, replaced by force, and made root-only 0700.
+# Below them is fine (/var/lib/fleet-criu/job); they themselves are not.
+SYSTEM_DIRS = frozenset((
+    "/", "/bin", "/boot", "/dev", "/efi", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
+    "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr",
+    "/usr/bin", "/usr/include", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/local",
+    "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/usr/sbin", "/usr/share", "/usr/src", "/var",
+    "/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/lock", "/var/log", "/var/mail", "/var/opt",
+    "/var/run", "/var/spool", "/var/tmp", "/run/lock", "/run/user", "/dev/shm",
+))
+# Kernel and device file systems: nothing may be written below them.
+PSEUDO_FS_ROOTS = ("/proc", "/sys", "/dev")
+# NAME_MAX (255) minus the longest sibling name the modules derive from the
+# base name: ".<name>.fleet-criu-tmp-XXXXXXXX" and ".<name>.fleet-criu-old-XXXXXXXX" (25 more bytes).
+MAX_NAME_BYTES = 230
+
+
 def check_images_dir(path: str) -> t.Optional[str]:
+    """Why path cannot be an images directory, or None.
+
+    Refused: a relative path; a path that is not in normal form (``//``, a
+    ``.`` or ``..`` component, a trailing slash); ``/`` and the system
+    directories in SYSTEM_DIRS; anything below /proc, /sys or /dev; a base name
+    longer than MAX_NAME_BYTES; any existing component that is a symlink (each
+    existing prefix is checked with lstat, so a symlink planted anywhere is
+    found); an existing path that is not a directory. A mount point is refused
+    separately (mount_point_problem), since restore may use one.
+    """
+    if not isinstance(path, str) or not path:
+        return "images_dir must be a non-empty absolute path, got %r" % (path,)
     if not os.path.isabs(path):
         return "images_dir must be an absolute path, got %r" % (path,)
+    if "\0" in path or "\n" in path:
+        return "images_dir must not contain a NUL or newline character, got %r" % (path,)
     if os.path.normpath(path) == "/":
         return "images_dir must not be /"
+    if os.path.normpath(path) != path or path.startswith("//"):
+        return ("images_dir must be in normal form (no '//', no '.' or '..' component, no trailing '/'): got %r, "
+                "which would be %r" % (path, os.path.normpath(path)))
+    if path in SYSTEM_DIRS:
+        return ("images_dir must not be the system directory %s; use a directory of its own below it, such as "
+                "/var/lib/fleet-criu/<name>" % path)
+    for root in PSEUDO_FS_ROOTS:
+        if path.startswith(root + "/"):
+            return "images_dir must not be below %s (a kernel or device file system), got %s" % (root, path)
+    base = os.path.basename(path)
+    size = len(base.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        return ("images_dir's last component is %d bytes long; at most %d are allowed (the module names siblings "
+                "after it, within the 255-byte name limit)" % (size, MAX_NAME_BYTES))
+    current = "/"
+    for part in path.split("/")[1:]:
+        current = os.path.join(current, part)
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            break
+        except OSError as exc:
+            return "cannot check images_dir %s: %s: %s" % (path, current, exc.strerror or exc)
+        if stat.S_ISLNK(st.st_mode):
+            return ("images_dir %s has a symlinked component: %s is a symlink (to %s); give the real path, which "
+                    "the module can check" % (path, current, _readlink(current)))
+        if not stat.S_ISDIR(st.st_mode):
+            if current == path:
+                return "images_dir %s exists and is not a directory" % path
+            return "images_dir %s cannot exist: %s is not a directory" % (path, current)
+    return None
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def mount_point_problem(path: str) -> t.Optional[str]:
+    """Why an existing images_dir that is a mount point cannot be dumped into, or None.
+
+    The dump writes into a temporary sibling and renames it into place: with a
+    mount point, that sibling (and the images, and criu's kill of the process)
+    land on the parent file system, and the final rename fails with EBUSY.
+    """
+    if os.path.isdir(path) and not os.path.islink(path) and os.path.ismount(path):
+        return ("images_dir %s is a mount point: the dump would write its images on the parent file system "
+                "(next to the mount point), and replacing the mount point with them fails (EBUSY) after criu has "
+                "stopped the process. Use a directory inside the mount, such as %s/images" % (path, path.rstrip("/")))
     return None
 
 
