@@ -41,6 +41,15 @@ options:
     description:
       - Extra arguments appended to the criu command line as they are, one list item per argument.
       - An escape hatch for criu options this module does not model. Never passed through a shell.
+      - Options the module manages are refused before anything runs, in every spelling criu accepts
+        (C(--name), C(--name=value), abbreviations, C(-t1), clusters such as C(-jt1)), because criu takes the last
+        value given and would override the module's own, which bypasses its checks. Refused are C(-t)/C(--tree),
+        C(-D)/C(--images-dir), C(-W)/C(--work-dir), C(-o)/C(--log-file), C(--log-pid), C(-v)/C(--verbosity),
+        C(--display-stats), C(--pidfile), C(--action-script), C(--exec-cmd), C(--), C(--config), C(--stream),
+        C(--criu-binary), C(-V), C(-h), C(-s)/C(--leave-stopped), and every criu option that has a module option
+        of its own (the message names it), such as C(--root), C(--shell-job), C(--lazy-pages), C(--page-server),
+        C(--address), C(--port), C(--external) and C(--restore-detached).
+      - Pre-copy options C(--track-mem) and C(--prev-images-dir) stay allowed.
     type: list
     elements: str
     default: []

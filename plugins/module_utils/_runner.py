@@ -103,6 +103,96 @@ def page_server_flags(action: str, lazy_pages: bool, page_server: t.Optional[t.M
     return argv
 
 
+# extra_args must not override what the modules manage: criu takes the last
+# value of an option, and extra_args come last. long name -> (short letter or
+# None, what to use instead). A module option named here is the way to set it.
+_MODULE_SETS = "the module sets it itself"
+MANAGED_ARGS: t.Dict[str, t.Tuple[t.Optional[str], str]] = {
+    "tree": ("t", "the module sets it from pid, pidfile or match, after refusing pid 1, its own process and "
+                  "kernel threads"),
+    "images-dir": ("D", "use images_dir (the module dumps into a temporary sibling and checks the manifest)"),
+    "work-dir": ("W", "the module keeps criu's work files with the images"),
+    "log-file": ("o", "the module writes and reads the log itself (log_path in its result)"),
+    "log-pid": (None, "the module reads one log file"),
+    "verbosity": ("v", "use log_level"),
+    "display-stats": (None, _MODULE_SETS),
+    "pidfile": (None, "the restore module writes the pidfile (option pidfile for a copy)"),
+    "action-script": (None, "it runs a command as root at every criu stage; not supported"),
+    "exec-cmd": (None, "it replaces the restore's own supervision; not supported"),
+    "config": (None, "a config file could set any option the module manages"),
+    "stream": (None, "the module keeps images in images_dir, where it checksums them"),
+    "criu-binary": (None, "use namespaced and criu_path"),
+    "restore-detached": ("d", "use detached"),
+    "restore-sibling": ("S", "use restore_sibling"),
+    "leave-running": ("R", "use leave_running"),
+    "leave-stopped": ("s", "the module never leaves the process stopped (it checks the process afterwards)"),
+    "lazy-pages": (None, "use lazy_pages"),
+    "page-server": (None, "use page_server"),
+    "address": (None, "use page_server.address"),
+    "port": (None, "use page_server.port"),
+    "root": ("r", "use root"),
+    "shell-job": ("j", "use shell_job"),
+    "tcp-established": (None, "use tcp_established"),
+    "file-locks": ("l", "use file_locks"),
+    "ext-unix-sk": ("x", "use ext_unix_sk"),
+    "link-remap": (None, "use link_remap"),
+    "manage-cgroups": (None, "use manage_cgroups"),
+    "network-lock": (None, "use network_lock"),
+    "ghost-limit": (None, "use ghost_limit"),
+    "timeout": (None, "use timeout"),
+    "external": (None, "use external"),
+    "inherit-fd": (None, "use inherit_fd"),
+    "version": ("V", "criu would print its version and exit 0 without doing anything"),
+    "help": ("h", "criu would print its help and exit 0 without doing anything"),
+}
+_SHORT_MANAGED = {short: name for name, (short, _why) in MANAGED_ARGS.items() if short}
+# criu's short options that take the rest of the item (or the next item) as their value.
+_SHORT_WITH_VALUE = set("tDorJWLMvx")
+
+
+def managed_args_problem(action: str, extra_args: t.Optional[t.Sequence[t.Any]]) -> t.Optional[str]:
+    """Why extra_args cannot be passed to ``criu <action>``, or None.
+
+    Refuses every option in MANAGED_ARGS in each form criu's getopt_long
+    accepts: ``--name``, ``--name=value``, an abbreviation (``--tre 1``), a short
+    option alone or in a cluster (``-t 1``, ``-t1``, ``-jt1``, ``-vvv``), and a
+    bare ``--``. Pre-copy (``--track-mem``, ``--prev-images-dir``) and every
+    other criu option stay allowed. An item that does not start with '-' is a
+    value and is not looked at.
+    """
+    module = "fleet.criu.%s" % action
+    for index, item in enumerate(extra_args or ()):
+        arg = str(item)
+        if arg == "--":
+            return ("extra_args item %d: '--' ends criu's options (it is only useful with --exec-cmd, which %s "
+                    "refuses)" % (index + 1, module))
+        if arg.startswith("--"):
+            name = arg[2:].split("=", 1)[0]
+            hit = _managed_long(name)
+            if hit:
+                spelled = "--%s" % hit if hit == name else "--%s (an abbreviation of --%s)" % (name, hit)
+                return "extra_args must not hold %s: %s manages it: %s" % (spelled, module, MANAGED_ARGS[hit][1])
+        elif arg.startswith("-") and len(arg) > 1:
+            for letter in arg[1:]:
+                if letter in _SHORT_MANAGED:
+                    hit = _SHORT_MANAGED[letter]
+                    return "extra_args must not hold %s (-%s is --%s): %s manages it: %s" % (
+                        arg, letter, hit, module, MANAGED_ARGS[hit][1])
+                if letter in _SHORT_WITH_VALUE:
+                    break
+    return None
+
+
+def _managed_long(name: str) -> t.Optional[str]:
+    """The managed long option name spells (exactly or as a getopt abbreviation), or None."""
+    if not name:
+        return None
+    if name in MANAGED_ARGS:
+        return name
+    prefixed = sorted(known for known in MANAGED_ARGS if known.startswith(name))
+    return prefixed[0] if prefixed else None
+
+
 def build_argv(
     action: str,
     options: t.Mapping[str, t.Any],
@@ -122,9 +212,15 @@ def build_argv(
     When criu_ns_path is given (option namespaced), the argv starts with
     criu-ns, which takes criu's own arguments plus ``--criu-binary`` so that it
     runs the very criu whose version this collection checked.
+
+    Raises ValueError when extra_args hold an option the module manages
+    (managed_args_problem); modules call that first to fail with its message.
     """
     if action not in ("dump", "restore"):
         raise ValueError("unsupported action %r" % (action,))
+    problem = managed_args_problem(action, extra_args)
+    if problem:
+        raise ValueError(problem)
     if criu_ns_path:
         argv = [criu_ns_path, action, "--criu-binary", criu_path]
     else:

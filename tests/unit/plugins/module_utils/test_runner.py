@@ -121,3 +121,68 @@ def test_spawn_background_runs_detached(tmp_path):
     assert handle.wait(timeout=10) == 0
     assert out.read_text() == "hello\nerr\n"
     assert oct(os.stat(str(out)).st_mode & 0o777) == "0o600"
+
+
+# --- extra_args must not override what the module manages ---------------------------
+
+REFUSED = [
+    (["-t", "1"], "--tree"), (["-t1"], "--tree"), (["--tree", "1"], "--tree"), (["--tree=1"], "--tree"),
+    (["--tre", "1"], "abbreviation of --tree"), (["-jt1"], "-j is --shell-job"),
+    (["-D", "/etc"], "images_dir"), (["-D/etc"], "images_dir"), (["--images-dir=/etc"], "images_dir"),
+    (["--images", "/etc"], "images_dir"),
+    (["-o", "/etc/passwd"], "--log-file"), (["--log-file", "x"], "--log-file"), (["--log-pid"], "--log-pid"),
+    (["--pidfile", "/etc/shadow"], "--pidfile"), (["--pidfile=/x"], "--pidfile"),
+    (["--action-script", "/tmp/x"], "--action-script"), (["--action-script=/tmp/x"], "--action-script"),
+    (["--exec-cmd"], "--exec-cmd"), (["--", "sh"], "'--'"),
+    (["-W", "/tmp"], "--work-dir"), (["--work-dir=/tmp"], "--work-dir"),
+    (["-d"], "use detached"), (["--restore-detached"], "use detached"),
+    (["--lazy-pages"], "use lazy_pages"), (["--page-server"], "use page_server"),
+    (["--address", "0.0.0.0"], "page_server.address"), (["--port=1"], "page_server.port"),
+    (["-v0"], "use log_level"), (["-vvvv"], "use log_level"), (["--verbosity=0"], "use log_level"),
+    (["--display-stats"], "--display-stats"),
+    (["--root", "/"], "use root"), (["-r/"], "use root"), (["-j"], "use shell_job"), (["--shell-job"], "use shell_job"),
+    (["-R"], "use leave_running"), (["-s"], "leave-stopped"), (["-S"], "use restore_sibling"),
+    (["--tcp-established"], "use tcp_established"), (["-l"], "use file_locks"), (["-x"], "use ext_unix_sk"),
+    (["--manage-cgroups=full"], "use manage_cgroups"), (["--external", "tty[1:2]"], "use external"),
+    (["--inherit-fd", "fd[1]:x"], "use inherit_fd"), (["--config", "/tmp/c"], "--config"),
+    (["--criu-binary", "/tmp/criu"], "use namespaced"), (["-V"], "exit 0"), (["--help"], "exit 0"),
+    (["--skip-in-flight", "-t", "1"], "--tree"),
+]
+
+
+def test_extra_args_that_override_the_module_are_refused():
+    for args, words in REFUSED:
+        for action in ("dump", "restore"):
+            problem = _runner.managed_args_problem(action, args)
+            assert problem is not None and words in problem, (args, problem)
+            assert "fleet.criu.%s" % action in problem or "'--'" in problem
+
+
+ALLOWED = [
+    [], None, ["--skip-in-flight"], ["--track-mem"], ["--prev-images-dir=../pre"], ["--prev-images-dir", "../pre"],
+    ["--tcp-close"], ["--ext-mount-map", "auto"], ["-M", "auto"], ["-J", "net:/run/netns/x"],
+    ["-Lt"],  # -L takes "t" as its value: this is --libdir t, not --tree
+    ["--freeze-cgroup", "/sys/fs/cgroup/x"], ["--x=$(id)"], ["--cpu-cap=none"], ["--skip-mnt", "/proc/x"],
+    ["value-not-an-option"], ["-"],
+]
+
+
+def test_other_criu_options_and_pre_copy_stay_allowed():
+    for args in ALLOWED:
+        assert _runner.managed_args_problem("dump", args) is None, args
+        assert _runner.managed_args_problem("restore", args) is None, args
+
+
+def test_build_argv_refuses_extra_args_that_override_the_module():
+    for args in (["-t", "1"], ["--images-dir=/etc"], ["--action-script", "/tmp/x"], ["--exec-cmd"]):
+        try:
+            _runner.build_argv("dump", {}, criu_path="criu", images_dir="/d", log_file="dump.log", pid=42,
+                               extra_args=args)
+        except ValueError as exc:
+            assert "extra_args must not hold" in str(exc) or "'--'" in str(exc)
+        else:
+            raise AssertionError("build_argv accepted %r" % (args,))
+    argv = _runner.build_argv("dump", {}, criu_path="criu", images_dir="/d", log_file="dump.log", pid=42,
+                              extra_args=["--track-mem", "--prev-images-dir=../pre"])
+    assert argv[-2:] == ["--track-mem", "--prev-images-dir=../pre"]
+    assert _runner.wants_precopy(["--track-mem"]) and _runner.managed_args_problem("dump", ["--track-mem"]) is None
