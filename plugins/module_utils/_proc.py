@@ -32,6 +32,11 @@ class ProcInfo(t.NamedTuple):
         return " ".join(self.cmdline)
 
     @property
+    def cmdline_redacted(self) -> str:
+        """cmdline_str with secret-looking values replaced (redact_cmdline): for output."""
+        return redact_cmdline(self.cmdline)
+
+    @property
     def is_kernel_thread(self) -> bool:
         # Kernel threads carry PF_KTHREAD; they also have no exe and no cmdline.
         # (Zombies also lose exe and cmdline, hence the state test.)
@@ -46,6 +51,67 @@ class ProcInfo(t.NamedTuple):
 
     def describe(self) -> str:
         return "pid %d (%s)" % (self.pid, self.cmdline_str or "[%s]" % self.comm)
+
+
+REDACTED = "********"
+# An argument or variable name that announces a secret value: *pass*, *secret*,
+# *token*, *credential*, and key as a word of its own (api-key, API_KEY, apikey,
+# private_key; not monkey or keyboard).
+_SECRET_NAME = re.compile(
+    r"(?i)(?:pass|secret|token|credential|(?:^|[^a-z]|api|access|private|signing|encryption|auth)keys?(?:$|[^a-z]))")
+# NAME=value, NAME optionally led by - or -- (also -Djava.prop=value).
+_ASSIGNMENT = re.compile(r"\A(-{0,2}[A-Za-z0-9_.\-]+)=(.+)\Z", re.S)
+# scheme://user:password@host
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]+(@)")
+# Authorization: Bearer abc / Basic abc (curl -H arguments)
+_AUTH_HEADER = re.compile(r"(?i)\b(bearer|basic)(\s+)\S+")
+
+
+def _secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name.lstrip("-")))
+
+
+def redact_cmdline(command: t.Union[str, t.Sequence[str]]) -> str:
+    """A command line fit for output and records, with secret-looking values masked.
+
+    Replaced by ********: the value of ``--name=value`` and ``NAME=value``
+    (environment style, ``-Dprop=value`` too) when the name looks secret (see
+    _SECRET_NAME); the argument after a ``--name`` or ``-name`` flag whose name
+    looks secret, unless it starts with ``--``; the password in
+    ``scheme://user:password@host``; the credentials after ``Bearer`` or
+    ``Basic``. Left alone on purpose: one-letter flags such as ``-p secret``,
+    whose meaning differs from program to program. A list is joined with
+    spaces; a string keeps its own spacing.
+    """
+    if isinstance(command, str):
+        parts = re.split(r"(\s+)", command)
+        words = parts[0::2]
+        spaces = parts[1::2]
+    else:
+        words = [str(item) for item in command]
+        spaces = [" "] * max(0, len(words) - 1)
+    out: t.List[str] = []
+    redact_next = False
+    for word in words:
+        if redact_next:
+            redact_next = False
+            if word and not word.startswith("--"):
+                out.append(REDACTED)
+                continue
+        assignment = _ASSIGNMENT.match(word)
+        if assignment and _secret_name(assignment.group(1)):
+            word = "%s=%s" % (assignment.group(1), REDACTED)
+        elif word.startswith("-") and "=" not in word and len(word.lstrip("-")) > 1 and _secret_name(word):
+            redact_next = True
+        elif word.lower() == "bearer":
+            redact_next = True
+        word = _URL_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + m.group(2), word)
+        word = _AUTH_HEADER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, word)
+        out.append(word)
+    result = out[0] if out else ""
+    for space, word in zip(spaces, out[1:]):
+        result += space + word
+    return result
 
 
 def _read(path: str) -> t.Optional[bytes]:
@@ -269,6 +335,51 @@ def holder(pid: int, proc_root: str = PROC) -> t.Optional[str]:
         text += " (a zombie: its parent %s has not reaped it)" % (
             parent.describe() if parent else "pid %d" % info.ppid)
     return text
+
+
+def tgid(pid: int, proc_root: str = PROC) -> t.Optional[int]:
+    """The thread-group (process) id of a task id, or None when unreadable."""
+    data = _read(os.path.join(proc_root, str(int(pid)), "status"))
+    if data is None:
+        return None
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.startswith("Tgid:"):
+            value = line.split(":", 1)[1].strip()
+            return int(value) if value.isascii() and value.isdigit() else None
+    return None
+
+
+def pid_problem(pid: t.Any, own_chain: t.Collection[int], proc_root: str = PROC) -> t.Optional[str]:
+    """Why pid must not be dumped (or waited on) as a process tree root, or None.
+
+    Refused: anything but a positive integer (bool too), 1 (init), a pid
+    with no process, a thread that is not its thread group's leader, a kernel
+    thread, a zombie, and own_chain (the module's process and its ancestors,
+    from ancestors(os.getpid())).
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        return "pid must be an integer, got %r" % (pid,)
+    if pid <= 0:
+        return "pid must be a positive integer, got %d" % pid
+    if pid == 1:
+        return ("refusing pid 1: it is the init of this host or container; dumping it would freeze (and by default "
+                "kill) everything")
+    info = read_proc(pid, proc_root)
+    if info is None:
+        return "no process with pid %d" % pid
+    leader = tgid(pid, proc_root)
+    if leader is not None and leader != pid:
+        return ("pid %d is a thread of process %d (%s), not a process: give the process's pid %d" % (
+            pid, leader, redact_cmdline(info.cmdline) or info.comm, leader))
+    if info.is_kernel_thread:
+        return "refusing pid %d [%s]: it is a kernel thread" % (pid, info.comm)
+    if info.state == "Z":
+        return ("pid %d (%s) is a zombie: it has already exited and waits to be reaped by its parent (pid %d)"
+                % (pid, info.comm, info.ppid))
+    if pid in own_chain:
+        return "refusing pid %d (%s): it is this module's own process or one of its ancestors" % (
+            pid, info.cmdline_redacted or info.comm)
+    return None
 
 
 def kernel_release() -> str:

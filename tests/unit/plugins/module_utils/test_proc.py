@@ -127,3 +127,117 @@ def test_stopped_and_resume():
 @pytest.mark.parametrize("pid", [os.getpid()])
 def test_same_pid_namespace_for_self(pid):
     assert _proc.same_pid_namespace(pid) is True
+
+
+# --- pid_problem -----------------------------------------------------------------------
+
+def _with_tgid(root, pid, tgid):
+    status = os.path.join(root, str(pid), "status")
+    with open(status, "a") as handle:
+        handle.write("Tgid:\t%d\n" % tgid)
+
+
+PID_TREE = [
+    (1, 0, "init", ["/sbin/init"], 0x400100, True, "S"),
+    (2, 0, "kthreadd", [], 0x208040, False, "S"),
+    (40, 1, "sshd", ["/usr/sbin/sshd", "-D"], 0x400100, True, "S"),
+    (50, 40, "python3", ["python3", "module.py"], 0x400100, True, "S"),
+    (60, 1, "job", ["/usr/bin/job", "--db-password=hunter2"], 0x400100, True, "S"),
+    (61, 1, "job", ["/usr/bin/job", "--db-password=hunter2"], 0x400140, True, "S"),
+    (70, 1, "dead", [], 0x400100, False, "Z"),
+]
+
+
+@pytest.fixture
+def pid_root(tmp_path):
+    root = fake_proc(tmp_path, PID_TREE)
+    for pid, *_rest in PID_TREE:
+        _with_tgid(root, pid, 60 if pid == 61 else pid)
+    return root
+
+
+@pytest.mark.parametrize("pid, words", [
+    (0, "positive integer"), (-5, "positive integer"), ("12", "must be an integer"), (True, "must be an integer"),
+    (3.0, "must be an integer"), (1, "refusing pid 1"), (99, "no process with pid 99"),
+    (61, "pid 61 is a thread of process 60"), (2, "kernel thread"), (70, "zombie"),
+    (50, "own process or one of its ancestors"), (40, "own process or one of its ancestors"),
+])
+def test_pid_problem_refuses_with_a_clear_message(pid_root, pid, words):
+    problem = _proc.pid_problem(pid, [50, 40, 1], proc_root=pid_root)
+    assert problem is not None and words in problem, problem
+    assert "hunter2" not in problem
+
+
+def test_pid_problem_accepts_a_process(pid_root):
+    assert _proc.pid_problem(60, [50, 40, 1], proc_root=pid_root) is None
+
+
+def test_pid_problem_on_the_real_proc():
+    chain = _proc.ancestors(os.getpid())
+    assert "own process" in _proc.pid_problem(os.getpid(), chain)
+    assert "refusing pid 1" in _proc.pid_problem(1, chain)
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert _proc.pid_problem(child.pid, chain) is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_pid_problem_refuses_a_thread_id_on_the_real_proc():
+    import threading
+    ready = threading.Event()
+    done = threading.Event()
+    tids = []
+
+    def worker():
+        tids.append(threading.get_native_id())
+        ready.set()
+        done.wait(30)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        problem = _proc.pid_problem(tids[0], [])
+        assert problem is not None and "is a thread of process %d" % os.getpid() in problem
+    finally:
+        done.set()
+        thread.join()
+
+
+# --- redact_cmdline ------------------------------------------------------------------
+
+@pytest.mark.parametrize("command, expected", [
+    (["/usr/bin/job", "--db-password=hunter2", "--port=5432"], "/usr/bin/job --db-password=******** --port=5432"),
+    (["job", "--db-password", "hunter2", "-v"], "job --db-password ******** -v"),
+    (["job", "--password", "--verbose"], "job --password --verbose"),
+    (["job", "--token=abc.def", "--secret", "s3", "--api-key", "AKIA1", "--key=k"],
+     "job --token=******** --secret ******** --api-key ******** --key=********"),
+    (["env", "PASSWORD=hunter2", "DB_PASS=x", "AWS_SECRET_ACCESS_KEY=y", "API_KEY=z", "HOME=/root", "./run"],
+     "env PASSWORD=******** DB_PASS=******** AWS_SECRET_ACCESS_KEY=******** API_KEY=******** HOME=/root ./run"),
+    (["java", "-Djavax.net.ssl.keyStorePassword=changeit", "-Xmx1g", "-jar", "app.jar"],
+     "java -Djavax.net.ssl.keyStorePassword=******** -Xmx1g -jar app.jar"),
+    (["psql", "postgres://app:hunter2@db:5432/x"], "psql postgres://app:********@db:5432/x"),
+    (["curl", "-H", "Authorization: Bearer eyJhbGciOi", "https://example.com/a@b"],
+     "curl -H Authorization: Bearer ******** https://example.com/a@b"),
+    (["mysql", "-p", "hunter2"], "mysql -p hunter2"),  # -p is too ambiguous: left alone
+    (["game", "--monkey=3", "--keyboard=us", "--keep-alive=1"], "game --monkey=3 --keyboard=us --keep-alive=1"),
+    (["openssl", "enc", "-pass", "pass:xyz"], "openssl enc -pass ********"),
+    ([], ""),
+])
+def test_redact_cmdline_lists(command, expected):
+    assert _proc.redact_cmdline(command) == expected
+
+
+def test_redact_cmdline_strings_keep_their_spacing():
+    text = "python3  server.py --db-password=hunter2 --token  t0k\tTOKEN=abc curl -H Bearer xyz"
+    assert _proc.redact_cmdline(text) == (
+        "python3  server.py --db-password=******** --token  ********\tTOKEN=******** curl -H Bearer ********")
+    assert _proc.redact_cmdline("") == ""
+
+
+def test_process_info_offers_a_redacted_command_line(pid_root):
+    info = _proc.read_proc(60, pid_root)
+    assert info.cmdline_str == "/usr/bin/job --db-password=hunter2"
+    assert info.cmdline_redacted == "/usr/bin/job --db-password=********"
