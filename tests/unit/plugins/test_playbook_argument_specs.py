@@ -255,11 +255,30 @@ BAD = [
     ("upgrade", "both-upgrade-steps", ["pid_match=x", "upgrade_tasks={tasks}", "upgrade_role=r"], ["upgrade_role"]),
     ("upgrade", "missing-tasks-file", ["pid_match=x", "upgrade_tasks=/nonexistent/upgrade.yml"], ["upgrade_tasks"]),
     ("upgrade", "pid-zero", ["pid=0", "upgrade_tasks={tasks}"], ["pid"]),
+    # Variables that become path components: <images_root>/<run_id>/<host>.
+    ("checkpoint", "run-id-traversal", ["pid_match=x", "run_id=../../.."], ["run_id"]),
+    ("checkpoint", "run-id-slash", ["pid_match=x", "run_id=a/b"], ["run_id"]),
+    ("checkpoint", "run-id-newline", ["pid_match=x", '{"run_id": "r1\\nr2"}'], ["run_id"]),
+    ("checkpoint", "run-id-dot", ["pid_match=x", "run_id=."], ["run_id"]),
+    ("checkpoint", "run-id-shell", ["pid_match=x", "run_id=$(id)"], ["run_id"]),
+    ("checkpoint", "images-root-dotdot", ["pid_match=x", "images_root=/var/lib/fleet-criu/../../etc"], ["images_root"]),
+    ("restore", "run-id-traversal", ["run_id=../../.."], ["run_id"]),
+    ("restore", "run-id-slash", ["run_id=a/b"], ["run_id"]),
+    ("restore", "run-id-newline", ['{"run_id": "r1\\n"}'], ["run_id"]),
+    ("restore", "run-id-empty", ["run_id="], ["run_id"]),
+    ("restore", "images-root-double-slash", ["run_id=r1", "images_root=/srv//images"], ["images_root"]),
+    ("restore", "images-root-newline", ["run_id=r1", '{"images_root": "/srv/images\\n"}'], ["images_root"]),
+    ("upgrade", "run-id-traversal", ["pid_match=x", "upgrade_tasks={tasks}", "run_id=../../.."], ["run_id"]),
+    ("upgrade", "run-id-slash", ["pid_match=x", "upgrade_tasks={tasks}", "run_id=a/b"], ["run_id"]),
+    ("upgrade", "images-root-trailing-slash", ["pid_match=x", "upgrade_tasks={tasks}", "images_root=/srv/images/"],
+     ["images_root"]),
+    ("upgrade", "images-root-dot", ["pid_match=x", "upgrade_tasks={tasks}", "images_root=/srv/./images"],
+     ["images_root"]),
 ]
 
 GOOD = [
     ("checkpoint", ["pid=123", "leave_running=true", "tcp_established=yes", "serial=50%", "fleet_hosts=workers:!fake2",
-                    "max_fail_percentage=100", "dump_extra_args=--ext-unix-sk"]),
+                    "max_fail_percentage=100", "dump_extra_args=--skip-in-flight", "run_id=nightly-2026.11.28_a"]),
     ("restore", ["run_id=20261128T101500Z", "fleet_hosts=workers:!fake2", "transfer_method=direct", "serial=1",
                  "pid_wait_timeout=5", '{"restore_from": {"fake": "fake2"}}']),
     ("migrate", ["source=fake", "target=fake2", "pid_match=my-job", "lazy_pages=true", "page_server_port=27028",
@@ -267,7 +286,8 @@ GOOD = [
     ("migrate", ['{"migrations": {"fake": "fake2", "fake2": "fake"}}', "pid_match=my-job", "serial=50%",
                  "max_fail_percentage=50", "transfer_method=direct"]),
     ("upgrade", ["pid=42", "upgrade_tasks={tasks}", "reboot=true", "reboot_timeout=300",
-                 "fleet_hosts=workers:!fake2", '{"reboot_command": "systemctl reboot", "reboot_boot_time_command": "uptime -s"}']),
+                 "fleet_hosts=workers:!fake2", "run_id=20261128T101500Z", "images_root=/srv/fleet-criu_images/x",
+                 '{"reboot_command": "systemctl reboot", "reboot_boot_time_command": "uptime -s"}']),
 ]
 
 
