@@ -10,7 +10,7 @@ import shlex
 
 import pytest
 
-from ansible_collections.fleet.criu.plugins.module_utils import _images
+from ansible_collections.fleet.criu.plugins.module_utils import _images, _restore
 from ansible_collections.fleet.criu.plugins.modules import restore
 from ansible_collections.fleet.criu.tests.unit.plugins.modules.criu_fakes import FakeCriu, run_module
 
@@ -151,7 +151,7 @@ def test_shell_job_runs_under_a_pty_holder(tmp_path, criu_bin, sleeper, monkeypa
     images = tmp_path / "job"
     make_images(images)
     proc = sleeper()
-    monkeypatch.setattr(restore, "find_tool", lambda name, explicit=None: "/usr/bin/" + name)
+    monkeypatch.setattr(_restore, "find_tool", lambda name, explicit=None: "/usr/bin/" + name)
     fake = FakeCriu(restore_pid=proc.pid)
     result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin, "shell_job": True}, fake,
                         monkeypatch, capsys)

@@ -1,0 +1,415 @@
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""criu dump with a manifest: the logic behind fleet.criu.dump (private).
+
+The module file holds only its documentation and main(); everything else is here so
+that other modules (fleet.criu.migration) run the very same code. ``module`` below is
+anything with ``params``, ``check_mode`` and ``warn`` (an AnsibleModule, or a shim).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+import typing as t
+
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _stats
+from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock, LockError
+from ansible_collections.fleet.criu.plugins.module_utils._runner import (
+    MANAGE_CGROUPS_MODES,
+    NETWORK_LOCK_METHODS,
+    LAZY_DUMP_READY,
+    Runner,
+    build_argv,
+    check_argv,
+    lazy_pipe_problem,
+    lazy_ready,
+    listen_address,
+    precopy_problem,
+    wants_precopy,
+)
+
+LAZY_OUTPUT = "dump.out"
+# Written by criu after the manifest while a lazy dump serves pages.
+LAZY_UNLISTED = (_images.MANIFEST_NAME, _images.DUMP_LOG, LAZY_OUTPUT, _images.STATS_DUMP)
+
+OPTION_NAMES = (
+    "leave_running", "shell_job", "tcp_established", "file_locks", "ext_unix_sk", "manage_cgroups",
+    "external", "network_lock", "ghost_limit", "link_remap", "timeout", "lazy_pages", "page_server",
+    "namespaced", "extra_args", "log_level",
+)
+
+
+def argument_spec() -> t.Dict[str, t.Any]:
+    spec = _common.action_argument_spec()
+    spec.update(
+        pid=dict(type="int"),
+        pidfile=dict(type="path"),
+        match=dict(type="str"),
+        force=dict(type="bool", default=False),
+        leave_running=dict(type="bool", default=False),
+        shell_job=dict(type="bool", default=False),
+        tcp_established=dict(type="bool", default=False),
+        file_locks=dict(type="bool", default=False),
+        ext_unix_sk=dict(type="bool", default=False),
+        manage_cgroups=dict(type="str", choices=MANAGE_CGROUPS_MODES),
+        external=dict(type="list", elements="str", default=[]),
+        network_lock=dict(type="str", choices=NETWORK_LOCK_METHODS),
+        ghost_limit=dict(type="str"),
+        link_remap=dict(type="bool", default=False),
+        timeout=dict(type="int"),
+        lazy_pages=dict(type="bool", default=False),
+        lazy_ready_timeout=dict(type="int", default=120),
+        page_server=dict(type="dict", options=dict(
+            address=dict(type="str"),
+            port=dict(type="int", required=True),
+        )),
+    )
+    return spec
+
+
+class DumpError(_common.ActionError):
+    pass
+
+
+def read_pidfile(path: str) -> int:
+    try:
+        with open(path, "r") as handle:
+            text = handle.read().strip()
+    except OSError as exc:
+        raise DumpError("cannot read pidfile %s: %s" % (path, exc.strerror or exc))
+    if not text.isdigit():
+        raise DumpError("pidfile %s does not hold a pid (content %r)" % (path, text[:40]))
+    return int(text)
+
+
+def validate_target(info: _proc.ProcInfo, own_chain: t.Sequence[int]) -> None:
+    if info.pid == 1:
+        raise DumpError("refusing to dump pid 1 (%s): it is the init of this host or container; dumping it "
+                        "would freeze (and by default kill) everything" % (info.cmdline_str or info.comm))
+    if info.is_kernel_thread:
+        raise DumpError("refusing to dump pid %d [%s]: it is a kernel thread" % (info.pid, info.comm))
+    if info.state == "Z":
+        raise DumpError("pid %d (%s) is a zombie: it has already exited and waits to be reaped by its parent "
+                        "(pid %d)" % (info.pid, info.comm, info.ppid))
+    if info.pid in own_chain:
+        raise DumpError("refusing to dump pid %d (%s): it is this module's own process or one of its ancestors"
+                        % (info.pid, info.cmdline_str or info.comm))
+
+
+def describe_list(procs: t.Sequence[_proc.ProcInfo]) -> str:
+    return "; ".join("pid %d: %s" % (p.pid, p.cmdline_str) for p in procs[:20]) + (
+        " (and %d more)" % (len(procs) - 20) if len(procs) > 20 else "")
+
+
+def resolve_target(params: t.Mapping[str, t.Any], own_chain: t.Sequence[int],
+                   manifest: t.Optional[t.Mapping[str, t.Any]]) -> t.Tuple[str, t.Optional[int], t.Optional[_proc.ProcInfo]]:
+    """(mode, requested pid, live process or None)."""
+    if params.get("pid") is not None:
+        pid = params["pid"]
+        if pid <= 0:
+            raise DumpError("pid must be a positive integer, got %d" % pid)
+        return "pid", pid, _live(pid)
+    if params.get("pidfile"):
+        path = params["pidfile"]
+        if not os.path.exists(path) and manifest is not None and manifest.get("source", {}).get("pidfile") == path:
+            # The process was dumped (and its pidfile removed with it): nothing to do.
+            return "pidfile", manifest["source"].get("pid"), None
+        pid = read_pidfile(path)
+        return "pidfile", pid, _live(pid)
+    pattern, problem = _common.compile_pattern(params["match"])
+    if problem:
+        raise DumpError(problem)
+    matches, roots = _proc.match(params["match"], exclude=own_chain)
+    if len(roots) > 1:
+        raise DumpError("match %r is ambiguous: %d process trees match (roots: %s); make the pattern select exactly "
+                        "one tree root" % (params["match"], len(roots), describe_list(roots)),
+                        matches=[{"pid": p.pid, "ppid": p.ppid, "cmdline": p.cmdline_str} for p in matches])
+    return "match", roots[0].pid if roots else None, roots[0] if roots else None
+
+
+def _live(pid: int) -> t.Optional[_proc.ProcInfo]:
+    info = _proc.read_proc(pid)
+    if info is None:
+        return None
+    return info
+
+
+def manifest_facts(images_dir: str, manifest: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    return {
+        "pid": manifest["source"].get("pid"),
+        "image_id": manifest.get("image_id"),
+        "size_bytes": _images.dir_size(images_dir),
+        "stats": manifest.get("stats", {}),
+        "criu_version": manifest.get("criu", {}).get("version"),
+        "log_path": os.path.join(images_dir, _images.DUMP_LOG),
+        "source": manifest.get("source"),
+    }
+
+
+def options_used(params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    return {name: params.get(name) for name in OPTION_NAMES}
+
+
+def failed_log_path(images_dir: str) -> str:
+    parent, base = os.path.split(images_dir)
+    return os.path.join(parent, ".%s.dump-failed.log" % base)
+
+
+def source_after_failure(identity: t.Mapping[str, t.Any]) -> t.Tuple[bool, str]:
+    """(running, note): is the source still there and not left stopped?"""
+    info = _proc.read_proc(identity["pid"])
+    if info is None or info.start_ticks != identity.get("start_ticks"):
+        return False, "The source process pid %s is GONE after the failed dump" % identity["pid"]
+    if _proc.is_stopped(info):
+        _proc.resume(info.pid)
+        info = _proc.read_proc(identity["pid"])
+        if info is not None and not _proc.is_stopped(info):
+            return True, "The source process pid %s was left stopped; sent SIGCONT, it runs again" % identity["pid"]
+        return False, "The source process pid %s is stopped and did not resume after SIGCONT" % identity["pid"]
+    return True, "The source process pid %s is still running" % identity["pid"]
+
+
+# A sink reads the finished images once (each file hashed while it is read, e.g. while
+# it is sent elsewhere) and returns {relpath: {sha256, size}} for the manifest. It gets
+# the temporary directory, the names to skip, and the manifest without its files.
+Sink = t.Callable[[str, t.Sequence[str], t.Dict[str, t.Any]], t.Dict[str, t.Dict[str, t.Any]]]
+
+
+def seal(tmp: str, images_dir: str, skeleton: t.Mapping[str, t.Any], files: t.Mapping[str, t.Any],
+         previous: t.Optional[_images.DirState] = None) -> t.Tuple[t.Dict[str, t.Any], t.List[str]]:
+    """Write the manifest (last, atomically) into tmp and move tmp into place as images_dir.
+
+    Returns the manifest and the entries an earlier dump left behind (not ours, kept).
+    """
+    manifest = dict(skeleton)
+    manifest["files"] = dict(files)
+    manifest["image_id"] = _images.image_id_for(files)
+    _images.write_json_atomic(tmp, _images.MANIFEST_NAME, manifest)
+    left = _images.install(tmp, images_dir, previous if previous is not None else _images.inspect(images_dir))
+    return manifest, left
+
+
+def run_dump(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
+             sink: t.Optional[Sink] = None) -> t.Dict[str, t.Any]:
+    """Dump into images_dir; with sink, the images are read once, through it."""
+    params = module.params
+    images_dir = os.path.normpath(params["images_dir"])
+    parent = os.path.dirname(images_dir)
+
+    tools = _common.discover(runner, params.get("criu_path"))
+    problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
+    if problem:
+        raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["run_check"]:
+        problem = _common.check_problem(runner, tools)
+        if problem:
+            raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["namespaced"] and not tools.criu_ns_path:
+        raise DumpError("namespaced: true needs criu-ns, which was not found (Debian/Ubuntu ship it in "
+                        "python3-pycriu; the role fleet.criu.install installs it)")
+    if params["lazy_pages"] and not params.get("page_server"):
+        raise DumpError("lazy_pages: true needs page_server (port, and usually address) to serve pages on")
+    if params["lazy_pages"]:
+        problem = lazy_pipe_problem(_proc.cap_eff(), _proc.pipe_max_size())
+        if problem:
+            raise DumpError(problem)
+        address = params["page_server"].get("address")
+        if address:
+            try:
+                params["page_server"] = dict(params["page_server"], address=listen_address(address))
+            except (OSError, UnicodeError) as exc:
+                raise DumpError("page_server address %r does not resolve here: %s" % (address, exc))
+    if wants_precopy(params["extra_args"]):
+        rc, out, err = runner.run(check_argv(tools.criu_path or "criu", feature="mem_dirty_track"))
+        problem = precopy_problem(rc, out + "\n" + err)
+        if problem:
+            raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+
+    lock = None
+    if not module.check_mode:
+        if not os.path.isdir(parent):
+            os.makedirs(parent, mode=0o700)
+        lock = DirLock(images_dir, params["lock_timeout"])
+        lock.acquire()
+    try:
+        return _dump_locked(module, runner, tools, images_dir, stopwatch, sink)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images_dir: str,
+                 stopwatch: _common.Stopwatch, sink: t.Optional[Sink] = None) -> t.Dict[str, t.Any]:
+    params = module.params
+    state = _images.inspect(images_dir)
+    if state.exists and not state.is_dir:
+        raise DumpError("images_dir %s exists and is not a directory" % images_dir)
+    if state.foreign:
+        shown = ", ".join(state.foreign[:10]) + (" (and %d more)" % (len(state.foreign) - 10) if len(state.foreign) > 10 else "")
+        why = state.manifest_error or ("no manifest" if state.manifest is None else "not listed in its manifest")
+        raise DumpError("refusing to use %s: it holds files this module did not write (%s): %s. Nothing was deleted; "
+                        "use an empty or new directory" % (images_dir, why, shown), foreign_files=state.foreign)
+    complete = state.manifest if state.complete else None
+
+    own_chain = _proc.ancestors(os.getpid())
+    mode, requested_pid, live = resolve_target(params, own_chain, complete)
+    live_for_decision = None if (live is None or live.state == "Z") else live
+    identity = _proc.identity(live_for_decision) if live_for_decision else None
+    decision = _images.dump_decision(
+        complete, mode, identity, requested_pid=requested_pid, pattern=params.get("match"),
+        force=params["force"], current_boot_id=_proc.boot_id())
+    if not decision.changed and complete is not None:
+        result = manifest_facts(images_dir, complete)
+        result.update(changed=False, msg="no dump needed: %s" % decision.reason)
+        return result
+
+    if live is None:
+        if mode == "match":
+            raise DumpError("no process matches %r (the module's own process and its ancestors excluded)" % params["match"])
+        raise DumpError("no process with pid %s%s" % (requested_pid, " (from pidfile %s)" % params["pidfile"] if mode == "pidfile" else ""))
+    validate_target(live, own_chain)
+    if not params["namespaced"] and _proc.same_pid_namespace(live.pid) is False:
+        raise DumpError("pid %d lives in another PID namespace (its pid there is %d), as after a restore with "
+                        "namespaced: true; dump it with namespaced: true (criu-ns)" % (live.pid, live.ns_pid))
+
+    tree = _proc.tree(live.pid)
+    placeholder = os.path.join(os.path.dirname(images_dir), ".%s%sXXXXXXXX" % (
+        os.path.basename(images_dir), _images.TEMP_MARK))
+    base_argv = build_argv(
+        "dump", params, criu_path=tools.criu_path or "criu", images_dir=placeholder, log_file=_images.DUMP_LOG,
+        log_level=params["log_level"], pid=live.pid, criu_ns_path=tools.criu_ns_path if params["namespaced"] else None,
+        extra_args=params["extra_args"])
+    if module.check_mode:
+        return {
+            "changed": True, "pid": live.pid, "image_id": None, "size_bytes": None, "stats": {},
+            "criu_version": tools.version_string, "log_path": os.path.join(images_dir, _images.DUMP_LOG),
+            "cmd": base_argv, "source": {"pid": live.pid, "cmdline": live.cmdline_str, "comm": live.comm,
+                                         "tree": _proc.tree_facts(tree)},
+            "msg": "would dump pid %d (%s) and its %d descendant(s) into %s: %s" % (
+                live.pid, live.cmdline_str or live.comm, len(tree) - 1, images_dir, decision.reason),
+        }
+
+    source = {
+        "host": _proc.hostname(),
+        "pid": live.pid,
+        "ns_pid": live.ns_pid,
+        "start_ticks": live.start_ticks,
+        "start_time": _proc.start_time_iso(live.start_ticks),
+        "boot_id": _proc.boot_id(),
+        "cmdline": live.cmdline_str,
+        "comm": live.comm,
+        "pidfile": params.get("pidfile"),
+        "match": params.get("match"),
+        "tree": _proc.tree_facts(tree),
+    }
+    tmp = _images.make_temp_sibling(images_dir)
+    argv = build_argv(
+        "dump", params, criu_path=tools.criu_path or "criu", images_dir=tmp, log_file=_images.DUMP_LOG,
+        log_level=params["log_level"], pid=live.pid, criu_ns_path=tools.criu_ns_path if params["namespaced"] else None,
+        extra_args=params["extra_args"])
+    lazy = bool(params["lazy_pages"])
+    server_pid = None
+    old_umask = os.umask(0o077)
+    try:
+        if lazy:
+            rc, out, err, server_pid = start_lazy_dump(runner, argv, tmp, params["lazy_ready_timeout"])
+        else:
+            rc, out, err = runner.run(argv, cwd=tmp)
+    finally:
+        os.umask(old_umask)
+
+    if rc != 0:
+        log_text = _criu_log.read_log(os.path.join(tmp, _images.DUMP_LOG))
+        kept = failed_log_path(images_dir)
+        try:
+            shutil.copyfile(os.path.join(tmp, _images.DUMP_LOG), kept)
+            os.chmod(kept, 0o600)
+        except OSError:
+            kept = None
+        _images.remove_temp(tmp)
+        running, note = source_after_failure(source)
+        fail = _criu_log.failure("criu dump of pid %d" % live.pid, rc, argv, kept, out, err, log_text)
+        fail["msg"] += ". %s" % note
+        raise DumpError(fail.pop("msg"), source_running=running, pid=live.pid, **fail)
+
+    try:
+        _images.secure(tmp)
+        # criu goes on writing its log (and, at the end, stats-dump) while a lazy dump serves pages.
+        skip = LAZY_UNLISTED if lazy else (_images.MANIFEST_NAME,)
+        skeleton = {
+            "format": _images.FORMAT_VERSION,
+            "created": _images.utc_now(),
+            "source": source,
+            "criu": {"version": tools.version_string, "path": tools.criu_path, "namespaced": params["namespaced"],
+                     "criu_ns_path": tools.criu_ns_path if params["namespaced"] else None},
+            "kernel": {"release": _proc.kernel_release(), "arch": _proc.machine()},
+            "options": options_used(params),
+            "stats": _stats.collect(None if lazy else os.path.join(tmp, _images.STATS_DUMP), out),
+            "lazy_pages": lazy,
+            "cmd": [a if a != tmp else images_dir for a in argv],
+        }
+        files = sink(tmp, skip, skeleton) if sink is not None else _images.scan_files(tmp, skip=skip)
+        manifest, left = seal(tmp, images_dir, skeleton, files, state)
+    except Exception as exc:  # pylint: disable=broad-except
+        # criu has already killed the tree (unless leave_running): the images in tmp are
+        # now the only copy of the process. Say so, and never remove them.
+        running = _proc.same_process(_proc.read_proc(live.pid), source)
+        raise DumpError("criu dump of pid %d succeeded but finishing the images directory failed: %s. %s The images "
+                        "are in %s (not removed): move them into place by hand or restore from there"
+                        % (live.pid, exc, "The process still runs." if running else
+                           "The process is GONE from this host (criu ended it after dumping).", tmp),
+                        pid=live.pid, source_running=running, images_tmp=tmp)
+    result = manifest_facts(images_dir, manifest)
+    result.update(changed=True, cmd=manifest["cmd"], msg="dumped pid %d (%s) into %s: %s" % (
+        live.pid, live.cmdline_str or live.comm, images_dir, decision.reason))
+    if lazy:
+        page_server = params.get("page_server") or {}
+        result["lazy_pages_server"] = {"pid": server_pid, "address": page_server.get("address"),
+                                       "port": page_server.get("port")}
+        result["msg"] += "; criu pid %s serves its memory pages on port %s until they are fetched" % (
+            server_pid, page_server.get("port"))
+    if left:
+        module.warn("the replaced dump left entries behind (not ours, not deleted): %s" % ", ".join(left))
+    return result
+
+
+def start_lazy_dump(runner: Runner, argv: t.List[str], tmp: str,
+                    timeout: float) -> t.Tuple[int, str, str, t.Optional[int]]:
+    """Start a lazy criu dump in the background; wait until it serves pages.
+
+    Returns (rc, output, "", pid): rc 0 once criu's log says its page server
+    runs; criu's exit code (or -1 after a timeout, when it is stopped) otherwise.
+    """
+    handle = runner.spawn(argv, os.path.join(tmp, LAZY_OUTPUT), cwd=tmp)
+    log_path = os.path.join(tmp, _images.DUMP_LOG)
+    deadline = time.monotonic() + max(1, timeout)
+    rc = None
+    while True:
+        rc = handle.poll()
+        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), LAZY_DUMP_READY):
+            return 0, "", "", handle.pid
+        if rc is not None:
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    output = _criu_log.read_log(os.path.join(tmp, LAZY_OUTPUT), limit=64 * 1024)
+    if rc is None:
+        # criu unfreezes the tree when it is interrupted before any page was sent.
+        try:
+            os.kill(handle.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        try:
+            rc = handle.wait(10)
+        except Exception:  # pylint: disable=broad-except
+            os.kill(handle.pid, signal.SIGKILL)
+            handle.wait()
+        output += "\n(criu did not serve pages within %ds and was stopped)" % timeout
+        rc = -1
+    return (rc if rc != 0 else -1), output, "", handle.pid

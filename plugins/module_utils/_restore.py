@@ -1,0 +1,362 @@
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""criu restore from a manifest: the logic behind fleet.criu.restore (private).
+
+The module file holds only its documentation and main(); everything else is here so
+that other modules (fleet.criu.migration) run the very same code. ``module`` below is
+anything with ``params``, ``check_mode`` and ``warn`` (an AnsibleModule, or a shim).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import time
+import typing as t
+
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _stats
+from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock, LockError
+from ansible_collections.fleet.criu.plugins.module_utils._runner import (
+    MANAGE_CGROUPS_MODES,
+    Runner,
+    build_argv,
+    LAZY_DAEMON_READY,
+    find_tool,
+    lazy_pages_argv,
+    lazy_ready,
+)
+
+LAZY_LOG = "lazy-pages.log"
+LAZY_OUTPUT = "lazy-pages.out"
+
+
+def argument_spec() -> t.Dict[str, t.Any]:
+    spec = _common.action_argument_spec()
+    spec.update(
+        detached=dict(type="bool", default=True),
+        pidfile=dict(type="path"),
+        shell_job=dict(type="bool", default=False),
+        restore_sibling=dict(type="bool", default=False),
+        inherit_fd=dict(type="list", elements="str", default=[]),
+        tcp_established=dict(type="bool", default=False),
+        file_locks=dict(type="bool", default=False),
+        ext_unix_sk=dict(type="bool", default=False),
+        manage_cgroups=dict(type="str", choices=MANAGE_CGROUPS_MODES),
+        external=dict(type="list", elements="str", default=[]),
+        root=dict(type="path"),
+        pid_wait_timeout=dict(type="int", default=10),
+        restore_timeout=dict(type="int", default=60),
+        verify_checksums=dict(type="bool", default=True),
+        lazy_pages=dict(type="bool", default=False),
+        page_server=dict(type="dict", options=dict(
+            address=dict(type="str", required=True),
+            port=dict(type="int", required=True),
+        )),
+        lazy_ready_timeout=dict(type="int", default=30),
+    )
+    return spec
+
+
+class RestoreError(_common.ActionError):
+    pass
+
+
+def image_pids(manifest: t.Mapping[str, t.Any]) -> t.List[int]:
+    """The PIDs criu will ask for: the tree's pids in its own namespace."""
+    source = manifest.get("source", {})
+    pids = [int(p.get("ns_pid", p.get("pid"))) for p in source.get("tree", []) if p.get("pid") is not None]
+    if not pids and source.get("pid") is not None:
+        pids = [int(source.get("ns_pid", source["pid"]))]
+    return pids
+
+
+def taken_pids(pids: t.Iterable[int]) -> t.Dict[str, str]:
+    result = {}
+    for pid in pids:
+        holder = _proc.holder(pid)
+        if holder is not None:
+            result[str(pid)] = holder
+    return result
+
+
+def wait_for_free_pids(pids: t.Sequence[int], timeout: float, interval: float = 0.2) -> t.Dict[str, str]:
+    deadline = time.monotonic() + max(0, timeout)
+    while True:
+        taken = taken_pids(pids)
+        if not taken or time.monotonic() >= deadline:
+            return taken
+        time.sleep(interval)
+
+
+def read_pid(path: str) -> t.Optional[int]:
+    try:
+        with open(path, "r") as handle:
+            text = handle.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def remove_if_exists(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
+    params = module.params
+    images_dir = os.path.normpath(params["images_dir"])
+    if not os.path.lexists(images_dir):
+        raise RestoreError("images_dir %s does not exist" % images_dir)
+    if not os.path.isdir(images_dir):
+        raise RestoreError("images_dir %s is not a directory" % images_dir)
+    tools = _common.discover(runner, params.get("criu_path"))
+    problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
+    if problem:
+        raise RestoreError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["run_check"]:
+        problem = _common.check_problem(runner, tools)
+        if problem:
+            raise RestoreError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["namespaced"]:
+        if not tools.criu_ns_path:
+            raise RestoreError("namespaced: true needs criu-ns, which was not found (Debian/Ubuntu ship it in "
+                               "python3-pycriu; the role fleet.criu.install installs it)")
+        if params["restore_sibling"]:
+            raise RestoreError("restore_sibling is not supported with namespaced: true (criu-ns refuses it)")
+    if params["lazy_pages"]:
+        if not params.get("page_server"):
+            raise RestoreError("lazy_pages: true needs page_server (address and port of the source's lazy dump)")
+        if params["shell_job"] or params["namespaced"]:
+            raise RestoreError("lazy_pages: true is not supported with shell_job or namespaced")
+    script = None
+    if params["shell_job"]:
+        script = find_tool("script")
+        if not script:
+            raise RestoreError("shell_job: true needs script(1) as the pty holder (util-linux; package bsdutils on "
+                               "Debian/Ubuntu), which was not found")
+
+    lock = None
+    if not module.check_mode:
+        lock = DirLock(images_dir, params["lock_timeout"])
+        lock.acquire()
+    try:
+        return _restore_locked(module, runner, tools, images_dir, script, stopwatch)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images_dir: str,
+                    script: t.Optional[str], stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
+    params = module.params
+    log_path = os.path.join(images_dir, _images.RESTORE_LOG)
+    manifest, problem = _images.load_manifest(images_dir)
+    if manifest is None:
+        raise RestoreError("incomplete images directory %s: %s, refusing to restore" % (
+            images_dir, problem or "no manifest (%s)" % _images.MANIFEST_NAME))
+
+    record_path = os.path.join(images_dir, _images.RESTORE_RECORD_NAME)
+    record = _images.read_json(record_path)
+    live = None
+    if record and isinstance(record.get("pid"), int):
+        info = _proc.read_proc(record["pid"])
+        if info is not None and info.state != "Z":
+            live = _proc.identity(info)
+    decision = _images.restore_decision(record, manifest, live)
+    if not decision.changed and record is not None:
+        return {
+            "changed": False, "pid": record["pid"], "ns_pid": record.get("ns_pid", record["pid"]),
+            "start_time": record.get("start_time"), "start_ticks": record.get("start_ticks"),
+            "image_id": manifest.get("image_id"), "stats": record.get("stats", {}), "log_path": log_path,
+            "holder_pid": record.get("holder_pid"), "compatibility_warnings": [],
+            "msg": "no restore needed: %s" % decision.reason,
+        }
+
+    problems = _images.verify(images_dir, manifest, checksums=params["verify_checksums"])
+    if problems:
+        raise RestoreError("images in %s do not match their manifest, refusing to restore: %s" % (
+            images_dir, _images.describe_problems(problems)), mismatched_files=problems)
+    blockers, warnings = _images.compatibility(manifest, tools.version, _proc.machine(), _proc.kernel_release())
+    if blockers:
+        raise RestoreError("this host cannot restore %s: %s" % (images_dir, "; ".join(blockers)),
+                           restore_blockers=blockers)
+    for warning in warnings:
+        module.warn(warning)
+
+    pids = image_pids(manifest)
+    background = params["shell_job"] or params["namespaced"] or not params["detached"]
+    pidfile = os.path.join(images_dir, _images.RESTORE_PIDFILE)
+    argv = build_argv(
+        "restore", dict(params, detached=params["detached"] and not background), criu_path=tools.criu_path or "criu",
+        images_dir=images_dir, log_file=_images.RESTORE_LOG, log_level=params["log_level"], pidfile=pidfile,
+        criu_ns_path=tools.criu_ns_path if params["namespaced"] else None, extra_args=params["extra_args"])
+    command = argv
+    if params["shell_job"]:
+        # The one place the collection builds a shell string: script(1) only takes
+        # its command as a string for "$SHELL -c". shlex.join quotes every argv item.
+        command = [script or "script", "-qfec", shlex.join(argv), "/dev/null"]
+
+    if module.check_mode:
+        msg = "would restore %s (image %s, root pid %s): %s" % (
+            images_dir, manifest.get("image_id"), manifest["source"].get("pid"), decision.reason)
+        if not params["namespaced"]:
+            taken = taken_pids(pids)
+            if taken:
+                msg += "; image PIDs are taken now (%s), the restore would wait up to %ds for them" % (
+                    ", ".join("%s: %s" % item for item in taken.items()), params["pid_wait_timeout"])
+        return {"changed": True, "pid": None, "image_id": manifest.get("image_id"), "stats": {}, "log_path": log_path,
+                "cmd": command, "compatibility_warnings": warnings, "msg": msg}
+
+    if not params["namespaced"]:
+        taken = wait_for_free_pids(pids, params["pid_wait_timeout"])
+        if taken:
+            raise RestoreError(
+                "the image's PIDs are still taken after %ds: %s. Restore them elsewhere, stop what holds them, or use "
+                "namespaced: true (criu-ns restores into a new PID namespace)" % (
+                    params["pid_wait_timeout"], "; ".join("%s held by %s" % item for item in taken.items())),
+                pids_taken=taken)
+
+    for name in (_images.RESTORE_PIDFILE, _images.STATS_RESTORE):
+        remove_if_exists(os.path.join(images_dir, name))
+    lazy_daemon = None
+    if params["lazy_pages"]:
+        lazy_daemon = start_lazy_daemon(runner, tools.criu_path or "criu", images_dir, params)
+    old_umask = os.umask(0o077)
+    try:
+        if background:
+            output_path = os.devnull if params["shell_job"] else os.path.join(images_dir, _images.RESTORE_OUTPUT)
+            pid, holder_pid, rc, out = _restore_background(runner, command, output_path, pidfile, images_dir,
+                                                           params["restore_timeout"])
+            err = ""
+        else:
+            holder_pid = None
+            rc, out, err = runner.run(command, cwd=images_dir)
+            pid = read_pid(pidfile) if rc == 0 else None
+    finally:
+        os.umask(old_umask)
+
+    if lazy_daemon is not None and (rc not in (0, None) or pid is None):
+        stop(lazy_daemon)
+    if rc not in (0, None) or pid is None:
+        fail = _criu_log.failure("criu restore from %s" % images_dir, rc if rc is not None else -1, command, log_path,
+                                 out, err)
+        if rc in (0, None) and pid is None:
+            fail["msg"] += " (the restored tree did not show up within %ds)" % params["restore_timeout"]
+        msg = fail.pop("msg")
+        raise RestoreError(msg, holder_pid=holder_pid, **fail)
+
+    info = _proc.read_proc(pid)
+    if info is None:
+        fail = _criu_log.failure("criu restore from %s" % images_dir, rc or 0, command, log_path, out, err)
+        raise RestoreError("criu reported pid %d but it is gone right after the restore: %s" % (pid, fail.pop("msg")),
+                           **fail)
+    identity = _proc.identity(info)
+    stats = _stats.collect(os.path.join(images_dir, _images.STATS_RESTORE), out)
+    record = {
+        "image_id": manifest.get("image_id"),
+        "pid": pid,
+        "ns_pid": info.ns_pid,
+        "start_ticks": identity["start_ticks"],
+        "start_time": identity["start_time"],
+        "boot_id": identity["boot_id"],
+        "restored_at": _images.utc_now(),
+        "namespaced": params["namespaced"],
+        "shell_job": params["shell_job"],
+        "holder_pid": holder_pid,
+        "stats": stats,
+    }
+    _images.write_json_atomic(images_dir, _images.RESTORE_RECORD_NAME, record)
+    if params.get("pidfile"):
+        fd = os.open(params["pidfile"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("%d\n" % pid)
+    return {
+        "changed": True, "pid": pid, "ns_pid": info.ns_pid, "start_time": identity["start_time"],
+        "start_ticks": identity["start_ticks"], "image_id": manifest.get("image_id"), "stats": stats,
+        "log_path": log_path, "holder_pid": holder_pid, "compatibility_warnings": warnings, "cmd": command,
+        "lazy_pages_daemon_pid": lazy_daemon.pid if lazy_daemon is not None else None,
+        "msg": "restored pid %d from %s: %s%s" % (
+            pid, images_dir, decision.reason,
+            "; criu lazy-pages (pid %d) fetches its memory from %s:%s" % (
+                lazy_daemon.pid, params["page_server"]["address"], params["page_server"]["port"])
+            if lazy_daemon is not None else ""),
+    }
+
+
+def stop(handle: t.Any) -> None:
+    """Stop a background criu this module started (by its own pid)."""
+    if handle.poll() is None:
+        try:
+            os.kill(handle.pid, signal.SIGTERM)
+            handle.wait(5)
+        except Exception:  # pylint: disable=broad-except
+            try:
+                os.kill(handle.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def start_lazy_daemon(runner: Runner, criu_path: str, images_dir: str, params: t.Mapping[str, t.Any]) -> t.Any:
+    """Start ``criu lazy-pages`` against the source's page server; wait until it listens."""
+    for name in (LAZY_LOG, "lazy-pages.socket"):
+        remove_if_exists(os.path.join(images_dir, name))
+    server = params["page_server"]
+    argv = lazy_pages_argv(criu_path, images_dir, LAZY_LOG, server["address"], server["port"], params["log_level"])
+    output_path = os.path.join(images_dir, LAZY_OUTPUT)
+    old_umask = os.umask(0o077)
+    try:
+        handle = runner.spawn(argv, output_path, cwd=images_dir)
+    finally:
+        os.umask(old_umask)
+    log_path = os.path.join(images_dir, LAZY_LOG)
+    deadline = time.monotonic() + max(1, params["lazy_ready_timeout"])
+    while True:
+        rc = handle.poll()
+        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), LAZY_DAEMON_READY):
+            return handle
+        if rc is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    stop(handle)
+    fail = _criu_log.failure("criu lazy-pages in %s" % images_dir, rc if rc is not None else -1, argv, log_path,
+                             _criu_log.read_log(output_path, limit=64 * 1024), "")
+    if rc is None:
+        fail["msg"] += " (not ready within %ds)" % params["lazy_ready_timeout"]
+    raise RestoreError(fail.pop("msg"), **fail)
+
+
+def _restore_background(runner: Runner, command: t.List[str], output_path: str, pidfile: str, images_dir: str,
+                        timeout: float) -> t.Tuple[t.Optional[int], t.Optional[int], t.Optional[int], str]:
+    """Start criu (or its holder) in the background and wait for the restored root.
+
+    Returns (pid, holder pid, rc or None while still running, output).
+    """
+    handle = runner.spawn(command, output_path, cwd=images_dir)
+    deadline = time.monotonic() + max(1, timeout)
+    rc = None
+    pid = None
+    while time.monotonic() < deadline:
+        rc = handle.poll()
+        pid = read_pid(pidfile)
+        if pid is not None and _proc.read_proc(pid) is not None:
+            break
+        pid = None
+        if rc is not None and rc != 0:
+            break
+        if rc == 0:
+            # criu-ns returns 0 right after writing the pidfile; give it a last look.
+            pid = read_pid(pidfile)
+            if pid is None:
+                time.sleep(0.2)
+                pid = read_pid(pidfile)
+            break
+        time.sleep(0.1)
+    output = ""
+    if output_path != os.devnull:
+        output = _criu_log.read_log(output_path, limit=64 * 1024)
+    return pid, handle.pid, rc, output
