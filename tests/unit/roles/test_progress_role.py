@@ -3,7 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """fleet.criu.progress, run for real: ansible-playbook on localhost starts background
-jobs (async, poll 0) and the role polls them. No fakes: real async_status, real du."""
+jobs (async, poll 0) and the role polls them. No fakes: real async_status, real du.
+
+No test depends on how fast anything runs. Each job advances only when the test has
+seen the role report the previous step: the job waits for a gate file, and the test
+opens the gate when it reads that progress line on ansible-playbook's output. So the
+order of events is fixed however loaded the machine is; timeouts only stop a hung run.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +30,7 @@ def background_then_progress(argv: list[str], **progress_vars: object) -> list[d
     """A background job (async, poll 0) and the role waiting for it."""
     return [
         {"name": "Start the job in the background", "ansible.builtin.command": {"argv": argv},
-         "async": 60, "poll": 0, "register": "job"},
+         "async": ASYNC_LIMIT, "poll": 0, "register": "job"},
         {"name": "Wait with progress", "ansible.builtin.include_role": {"name": "fleet.criu.progress"},
          "vars": {"progress_job": "{{ job }}", **progress_vars}},
     ]
@@ -41,35 +49,77 @@ SKIPPED_JOB = [
 ]
 
 
-def cases(workdir: dict[str, Path]) -> dict[str, tuple[list[dict], tuple[str, ...]]]:
-    """Each case: its tasks and ansible-playbook options. workdir: a private directory per case.
-    They all run at once (module fixture below): each takes about ten seconds of waiting."""
-    watched, tree = str(workdir["bytes"] / "watched"), str(workdir["files"] / "tree")
+# A job step waits for its gate: ``gate "$1/gate-N"`` in the jobs' shell scripts.
+WAIT_FOR_GATE = 'gate() { while [ ! -e "$1" ]; do sleep 0.1; done; }; '
+# Generous bounds for a hung run; nothing is asserted about durations.
+ASYNC_LIMIT = 900
+RUN_LIMIT = 900
+
+
+class Case(t.NamedTuple):
+    tasks: list[dict]
+    options: tuple[str, ...] = ()
+    # Called with each line of ansible-playbook's stdout; opens the gates it has earned.
+    on_line: t.Optional[t.Callable[[str], None]] = None
+
+
+def open_gates(gates: Path, upto: int) -> None:
+    for number in range(1, upto + 1):
+        (gates / f"gate-{number}").touch()
+
+
+def cases(workdir: dict[str, Path]) -> dict[str, Case]:
+    """Each case: its tasks, ansible-playbook options and gate opener. workdir: a private
+    directory per case. They all run at once (module fixture below)."""
+    watched, tree = workdir["bytes"] / "watched", workdir["files"] / "tree"
+    gates = {name: workdir[name] / "gates" for name in ("bytes", "files", "failing")}
+    for path in gates.values():
+        path.mkdir()
+
+    def bytes_seen(line: str) -> None:
+        # Five files of 240 kB: a line saying 20*N % means N files are there; the
+        # writer writes file N+1 only once that line was seen.
+        found = re.search(r'"msg": "writer: .* \((\d+)%\), \d+ s"', line)
+        if found:
+            open_gates(gates["bytes"], int(found.group(1)) // 20)
+
+    def files_seen(line: str) -> None:
+        found = re.search(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', line)
+        if found:
+            open_gates(gates["files"], int(found.group(1)))
+
+    def failing_seen(line: str) -> None:
+        if re.search(r'"msg": "failing step: running, \d+ s"', line):
+            open_gates(gates["failing"], 1)
+
     return {
-        # 10 x 120 kB, one a second.
-        "bytes": (background_then_progress(
-            ["sh", "-c", 'mkdir -p "$0"; for i in 1 2 3 4 5 6 7 8 9 10; do head -c 120000 /dev/zero > "$0/f$i"; sleep 1; done',
-             watched],
-            progress_label="writer", progress_watch_path=watched, progress_total=1200000, progress_interval=1)
-            + [show("rc={{ progress_result.rc }}")], ()),
-        # One .o a second among other files, for 10 s (several polls even on a loaded machine).
-        "files": (background_then_progress(
-            ["sh", "-c", 'mkdir -p "$0/sub"; for i in 1 2 3 4 5 6 7 8 9 10; do touch "$0/sub/x$i.o" "$0/x$i.c"; sleep 1; done',
-             tree],
-            progress_label="build", progress_watch_path=tree, progress_watch="files", progress_watch_pattern="*.o",
-            progress_interval=1), ()),
-        "failing": (background_then_progress(
-            ["sh", "-c", 'sleep 2; echo "disk quota exceeded" >&2; exit 3'],
-            progress_label="failing step", progress_interval=1) + [show("REACHED")], ()),
-        "skipped": (SKIPPED_JOB, ()),
-        "skipped-check-mode": (SKIPPED_JOB, ("--check",)),
+        "bytes": Case(background_then_progress(
+            ["sh", "-c", WAIT_FOR_GATE + 'mkdir -p "$0"; for i in 1 2 3 4 5; do '
+             'head -c 240000 /dev/zero > "$0/f$i"; [ "$i" = 5 ] || gate "$1/gate-$i"; done',
+             str(watched), str(gates["bytes"])],
+            progress_label="writer", progress_watch_path=str(watched), progress_total=1200000, progress_interval=0)
+            + [show("rc={{ progress_result.rc }}")], on_line=bytes_seen),
+        "files": Case(background_then_progress(
+            ["sh", "-c", WAIT_FOR_GATE + 'mkdir -p "$0/sub"; for i in 1 2 3 4 5; do '
+             'touch "$0/sub/x$i.o" "$0/x$i.c"; [ "$i" = 5 ] || gate "$1/gate-$i"; done',
+             str(tree), str(gates["files"])],
+            progress_label="build", progress_watch_path=str(tree), progress_watch="files", progress_watch_pattern="*.o",
+            progress_interval=0), on_line=files_seen),
+        # Fails only after the role has reported it running at least once.
+        "failing": Case(background_then_progress(
+            ["sh", "-c", WAIT_FOR_GATE + 'gate "$0/gate-1"; echo "disk quota exceeded" >&2; exit 3',
+             str(gates["failing"])],
+            progress_label="failing step", progress_interval=0) + [show("REACHED")], on_line=failing_seen),
+        "skipped": Case(SKIPPED_JOB),
+        "skipped-check-mode": Case(SKIPPED_JOB, ("--check",)),
     }
 
 
-def run_playbook(workdir: Path, tasks: list[dict], options: tuple[str, ...], collections_path: str,
-                 ansible_playbook: str) -> subprocess.CompletedProcess[str]:
+def run_playbook(workdir: Path, case: Case, collections_path: str, ansible_playbook: str) -> subprocess.CompletedProcess[str]:
+    """Run the case's playbook, feeding each stdout line to case.on_line as it comes."""
     playbook = workdir / "playbook.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], sort_keys=False))
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": case.tasks}],
+                                       sort_keys=False))
     env = dict(
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=collections_path,
@@ -78,11 +128,25 @@ def run_playbook(workdir: Path, tasks: list[dict], options: tuple[str, ...], col
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+        PYTHONUNBUFFERED="1",
     )
-    return subprocess.run(
-        [ansible_playbook, "-i", "localhost,", "-c", "local", *options, str(playbook)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )
+    argv = [ansible_playbook, "-i", "localhost,", "-c", "local", *case.options, str(playbook)]
+    with open(workdir / "stderr", "w+") as stderr, subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True, env=env) as proc:
+        watchdog = threading.Timer(RUN_LIMIT, proc.kill)
+        watchdog.start()
+        lines = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if case.on_line:
+                    case.on_line(line)
+            returncode = proc.wait()
+        finally:
+            watchdog.cancel()
+        stderr.seek(0)
+        return subprocess.CompletedProcess(argv, returncode, "".join(lines), stderr.read())
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +157,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, collections_path: str,
     all_cases = cases(workdir)
 
     def run(name: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        tasks, options = all_cases[name]
-        return workdir[name], run_playbook(workdir[name], tasks, options, collections_path, ansible_playbook)
+        return workdir[name], run_playbook(workdir[name], all_cases[name], collections_path, ansible_playbook)
 
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         return dict(zip(names, pool.map(run, names)))
@@ -104,19 +167,21 @@ def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(runs) ->
     workdir, result = runs["bytes"]
     assert result.returncode == 0, result.stdout + result.stderr
     percents = [int(p) for p in re.findall(r'"msg": "writer: [0-9.]+ \w+ of 1.14 MB \((\d+)%\), \d+ s"', result.stdout)]
-    assert len(percents) >= 2, result.stdout
-    assert percents == sorted(percents) and percents[-1] > percents[0], percents
+    # The writer waited for each report, so every step from 20% to 80% was seen, in order.
+    assert percents == sorted(percents), percents
+    assert set(range(20, 100, 20)) <= set(percents), percents
     assert all(p <= 99 for p in percents)
     assert re.search(r'"msg": "writer: done in [0-9.]+ s"', result.stdout)
     assert '"msg": "rc=0"' in result.stdout
-    assert len(list((workdir / "watched").iterdir())) == 10
+    assert len(list((workdir / "watched").iterdir())) == 5
 
 
 def test_counts_matching_files(runs) -> None:
     _workdir, result = runs["files"]
     assert result.returncode == 0, result.stdout + result.stderr
     counts = [int(n) for n in re.findall(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', result.stdout)]
-    assert len(counts) >= 2 and counts == sorted(counts) and max(counts) <= 10, result.stdout
+    assert counts == sorted(counts) and max(counts) <= 5, result.stdout
+    assert set(range(1, 5)) <= set(counts), counts
 
 
 def test_a_failed_job_fails_the_role_with_what_the_job_said(runs) -> None:
