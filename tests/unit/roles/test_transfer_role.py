@@ -1,0 +1,81 @@
+# Copyright (c) fleet.criu contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""fleet.criu.transfer with transfer_method controller, run for real on localhost: real
+tar, fetch, copy and image_info. The pack lives in a fresh private directory on each
+side, so a symlink planted where an older version put the pack writes nothing outside."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ansible_collections.fleet.criu.plugins.module_utils import _images
+
+
+def make_images(path: Path) -> None:
+    path.mkdir(parents=True, mode=0o700)
+    for name, data in (("pages-1.img", os.urandom(4096)), ("pstree.img", b"T"), ("core-282.img", b"C")):
+        (path / name).write_bytes(data)
+        (path / name).chmod(0o600)
+    manifest = {"format": 1, "image_id": "id-transfer", "created": "x", "files": _images.scan_files(str(path)),
+                "source": {"pid": 282, "tree": [{"pid": 282, "ns_pid": 282, "ppid": 1, "comm": "sh", "cmdline": "sh"}]},
+                "criu": {"version": "4.1.1"}, "kernel": {"release": os.uname().release, "arch": os.uname().machine}}
+    _images.write_json_atomic(str(path), _images.MANIFEST_NAME, manifest)
+
+
+def run_transfer(workdir: Path, source: Path, target: Path, collections_path: str, ansible_playbook: str):
+    playbook = workdir / "playbook.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"name": "Transfer", "ansible.builtin.include_role": {"name": "fleet.criu.transfer"},
+                   "vars": {"transfer_source_host": "localhost", "transfer_source_dir": str(source),
+                            "transfer_target_dir": str(target), "transfer_method": "controller"}}],
+    }], sort_keys=False))
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=collections_path,
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+        ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
+    )
+    return subprocess.run([ansible_playbook, "-i", "localhost,", "-c", "local", str(playbook)],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def test_controller_transfer_writes_nothing_through_planted_symlinks(tmp_path, collections_path, ansible_playbook):
+    source = tmp_path / "src" / "run1" / "web1"
+    target = tmp_path / "dst" / "run1" / "web1"
+    make_images(source)
+    target.parent.mkdir(parents=True)
+    victims = []
+    for images in (source, target):
+        victim = tmp_path / ("victim-%s" % images.parts[-3])
+        victim.write_bytes(b"precious\n")
+        victim.chmod(0o644)
+        victims.append(victim)
+        # where earlier versions wrote the pack, following any symlink there
+        (images.parent / (".%s.fleet-criu-transfer.tar" % images.name)).symlink_to(victim)
+
+    result = run_transfer(tmp_path, source, target, collections_path, ansible_playbook)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for victim in victims:
+        assert victim.read_bytes() == b"precious\n"
+        assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    for name in ("pages-1.img", "pstree.img", "core-282.img", _images.MANIFEST_NAME):
+        assert (target / name).read_bytes() == (source / name).read_bytes(), name
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    # the private pack directories are gone on both sides; nothing else was added
+    for images in (source, target):
+        left = sorted(p.name for p in images.parent.iterdir())
+        assert left == sorted([images.name, ".%s.fleet-criu-transfer.tar" % images.name]), left
