@@ -9,6 +9,19 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from ansible.module_utils import _internal as _module_utils_internal
+
+
+@pytest.fixture(autouse=True)
+def module_side(monkeypatch):
+    """Modules run on the managed host, never in the controller.
+
+    ansible-core (2.19) flips module_utils._internal.is_controller as soon as any
+    controller code is imported (e.g. ansible.errors by a filter plugin's tests in the
+    same pytest session), and from then on AnsibleModule.warn() goes to the
+    controller's display instead of the result's "warnings".
+    """
+    monkeypatch.setattr(_module_utils_internal, "is_controller", False)
 
 
 @pytest.fixture
