@@ -90,7 +90,7 @@ def read_pidfile(path: str) -> int:
 def validate_target(info: _proc.ProcInfo, own_chain: t.Sequence[int]) -> None:
     if info.pid == 1:
         raise DumpError("refusing to dump pid 1 (%s): it is the init of this host or container; dumping it "
-                        "would freeze (and by default kill) everything" % (info.cmdline_str or info.comm))
+                        "would freeze (and by default kill) everything" % (info.cmdline_redacted or info.comm))
     if info.is_kernel_thread:
         raise DumpError("refusing to dump pid %d [%s]: it is a kernel thread" % (info.pid, info.comm))
     if info.state == "Z":
@@ -98,11 +98,11 @@ def validate_target(info: _proc.ProcInfo, own_chain: t.Sequence[int]) -> None:
                         "(pid %d)" % (info.pid, info.comm, info.ppid))
     if info.pid in own_chain:
         raise DumpError("refusing to dump pid %d (%s): it is this module's own process or one of its ancestors"
-                        % (info.pid, info.cmdline_str or info.comm))
+                        % (info.pid, info.cmdline_redacted or info.comm))
 
 
 def describe_list(procs: t.Sequence[_proc.ProcInfo]) -> str:
-    return "; ".join("pid %d: %s" % (p.pid, p.cmdline_str) for p in procs[:20]) + (
+    return "; ".join("pid %d: %s" % (p.pid, p.cmdline_redacted) for p in procs[:20]) + (
         " (and %d more)" % (len(procs) - 20) if len(procs) > 20 else "")
 
 
@@ -128,7 +128,7 @@ def resolve_target(params: t.Mapping[str, t.Any], own_chain: t.Sequence[int],
     if len(roots) > 1:
         raise DumpError("match %r is ambiguous: %d process trees match (roots: %s); make the pattern select exactly "
                         "one tree root" % (params["match"], len(roots), describe_list(roots)),
-                        matches=[{"pid": p.pid, "ppid": p.ppid, "cmdline": p.cmdline_str} for p in matches])
+                        matches=[{"pid": p.pid, "ppid": p.ppid, "cmdline": p.cmdline_redacted} for p in matches])
     return "match", roots[0].pid if roots else None, roots[0] if roots else None
 
 
@@ -139,6 +139,21 @@ def _live(pid: int) -> t.Optional[_proc.ProcInfo]:
     return info
 
 
+def redact_source(source: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[t.Dict[str, t.Any]]:
+    """A copy of a manifest's source facts fit for output: command lines redacted.
+
+    The manifest on the host keeps them whole (root-only; match-mode idempotency reads it).
+    """
+    if source is None:
+        return None
+    out = dict(source)
+    if out.get("cmdline"):
+        out["cmdline"] = _proc.redact_cmdline(out["cmdline"])
+    out["tree"] = [dict(item, cmdline=_proc.redact_cmdline(item.get("cmdline") or ""))
+                   for item in source.get("tree") or []]
+    return out
+
+
 def manifest_facts(images_dir: str, manifest: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     return {
         "pid": manifest["source"].get("pid"),
@@ -147,7 +162,7 @@ def manifest_facts(images_dir: str, manifest: t.Mapping[str, t.Any]) -> t.Dict[s
         "stats": manifest.get("stats", {}),
         "criu_version": manifest.get("criu", {}).get("version"),
         "log_path": os.path.join(images_dir, _images.DUMP_LOG),
-        "source": manifest.get("source"),
+        "source": redact_source(manifest.get("source")),
     }
 
 
@@ -288,10 +303,10 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
         return {
             "changed": True, "pid": live.pid, "image_id": None, "size_bytes": None, "stats": {},
             "criu_version": tools.version_string, "log_path": os.path.join(images_dir, _images.DUMP_LOG),
-            "cmd": base_argv, "source": {"pid": live.pid, "cmdline": live.cmdline_str, "comm": live.comm,
-                                         "tree": _proc.tree_facts(tree)},
+            "cmd": base_argv, "source": redact_source({"pid": live.pid, "cmdline": live.cmdline_str, "comm": live.comm,
+                                                       "tree": _proc.tree_facts(tree)}),
             "msg": "would dump pid %d (%s) and its %d descendant(s) into %s: %s" % (
-                live.pid, live.cmdline_str or live.comm, len(tree) - 1, images_dir, decision.reason),
+                live.pid, live.cmdline_redacted or live.comm, len(tree) - 1, images_dir, decision.reason),
         }
 
     source = {
@@ -366,7 +381,7 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
                         pid=live.pid, source_running=running, images_tmp=tmp)
     result = manifest_facts(images_dir, manifest)
     result.update(changed=True, cmd=manifest["cmd"], msg="dumped pid %d (%s) into %s: %s" % (
-        live.pid, live.cmdline_str or live.comm, images_dir, decision.reason))
+        live.pid, live.cmdline_redacted or live.comm, images_dir, decision.reason))
     if lazy:
         page_server = params.get("page_server") or {}
         result["lazy_pages_server"] = {"pid": server_pid, "address": page_server.get("address"),

@@ -73,7 +73,11 @@ def read(directory: str, key: str) -> t.Optional[t.Dict[str, t.Any]]:
 def ensure_dir(directory: str) -> None:
     """Create the journal directory root-only; refuse a symlink or one others can write."""
     if not os.path.lexists(directory):
-        os.makedirs(directory, mode=0o700)
+        old = os.umask(0o077)  # missing parents root-only too
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        finally:
+            os.umask(old)
     check_dir(directory)
 
 
