@@ -179,11 +179,11 @@ def migration_outcome(r: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
         return out
     if stopped and _ran(back) and restored:
         out.update(outcome="FAILED", failure="%s; the copy on %s was ended, and restoring on %s failed: %s. The "
-                   "process runs NOWHERE; its images are on %s" % (reason, target, source,
-                                                                  _why(back, "source", source), source))
+                   "process runs NOWHERE; its images are on %s"
+                   % (reason, target, source, _why(back, "source", source), source))
         return out
-    out.update(outcome="FAILED", failure="%s%s" % (reason, "; the rollback failed: %s" % _why(back, "source", source)
-                                                    if _failed(back) else ""))
+    rollback_note = "; the rollback failed: %s" % _why(back, "source", source) if _failed(back) else ""
+    out.update(outcome="FAILED", failure=reason + rollback_note)
     return out
 
 

@@ -17,14 +17,15 @@ import signal
 import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _stats
-from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock, LockError
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _safefs, _stats
+from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     MANAGE_CGROUPS_MODES,
     NETWORK_LOCK_METHODS,
     LAZY_DUMP_READY,
     Runner,
     build_argv,
+    managed_args_problem,
     check_argv,
     lazy_pipe_problem,
     lazy_ready,
@@ -77,14 +78,11 @@ class DumpError(_common.ActionError):
 
 
 def read_pidfile(path: str) -> int:
+    """The pid in a pidfile only another root (or this user) could have written (see _safefs)."""
     try:
-        with open(path, "r") as handle:
-            text = handle.read().strip()
-    except OSError as exc:
-        raise DumpError("cannot read pidfile %s: %s" % (path, exc.strerror or exc))
-    if not text.isdigit():
-        raise DumpError("pidfile %s does not hold a pid (content %r)" % (path, text[:40]))
-    return int(text)
+        return _safefs.read_pidfile(path)
+    except _safefs.SafeFsError as exc:
+        raise DumpError(exc.msg)
 
 
 def validate_target(info: _proc.ProcInfo, own_chain: t.Sequence[int]) -> None:
@@ -99,6 +97,10 @@ def validate_target(info: _proc.ProcInfo, own_chain: t.Sequence[int]) -> None:
     if info.pid in own_chain:
         raise DumpError("refusing to dump pid %d (%s): it is this module's own process or one of its ancestors"
                         % (info.pid, info.cmdline_redacted or info.comm))
+    # The rest (a thread that is not its group's leader, ...): one list of refusals in _proc.
+    problem = _proc.pid_problem(info.pid, own_chain)
+    if problem:
+        raise DumpError(problem)
 
 
 def describe_list(procs: t.Sequence[_proc.ProcInfo]) -> str:
@@ -216,6 +218,9 @@ def run_dump(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
     images_dir = os.path.normpath(params["images_dir"])
     parent = os.path.dirname(images_dir)
 
+    problem = managed_args_problem("dump", params["extra_args"]) or _common.mount_point_problem(images_dir)
+    if problem:
+        raise DumpError(problem + "; nothing was frozen")
     tools = _common.discover(runner, params.get("criu_path"))
     problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
     if problem:
@@ -293,6 +298,10 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
                         "namespaced: true; dump it with namespaced: true (criu-ns)" % (live.pid, live.ns_pid))
 
     tree = _proc.tree(live.pid)
+    if not params["lazy_pages"] and not params.get("page_server"):
+        problem = _images.space_problem(_proc.hostname(), images_dir, _proc.estimate_bytes(tree))
+        if problem:
+            raise DumpError(problem + "; nothing was frozen", pid=live.pid, source_running=True)
     placeholder = os.path.join(os.path.dirname(images_dir), ".%s%sXXXXXXXX" % (
         os.path.basename(images_dir), _images.TEMP_MARK))
     base_argv = build_argv(
@@ -340,11 +349,12 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
 
     if rc != 0:
         log_text = _criu_log.read_log(os.path.join(tmp, _images.DUMP_LOG))
-        kept = failed_log_path(images_dir)
+        kept: t.Optional[str] = failed_log_path(images_dir)
         try:
-            shutil.copyfile(os.path.join(tmp, _images.DUMP_LOG), kept)
-            os.chmod(kept, 0o600)
-        except OSError:
+            with open(os.path.join(tmp, _images.DUMP_LOG), "rb") as handle:
+                # Never through a symlink planted at the kept log's name.
+                _safefs.write_private(kept, handle.read())
+        except (OSError, _safefs.SafeFsError):
             kept = None
         _images.remove_temp(tmp)
         running, note = source_after_failure(source)
@@ -368,7 +378,11 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
             "lazy_pages": lazy,
             "cmd": [a if a != tmp else images_dir for a in argv],
         }
-        files = sink(tmp, skip, skeleton) if sink is not None else _images.scan_files(tmp, skip=skip)
+        if sink is not None:
+            files = sink(tmp, skip, skeleton)  # it hashes, sends and fsyncs each file as it reads it
+        else:
+            files = _images.scan_files(tmp, skip=skip)
+            _safefs.fsync_tree(tmp)  # durable before the manifest vouches for them
         manifest, left = seal(tmp, images_dir, skeleton, files, state)
     except Exception as exc:  # pylint: disable=broad-except
         # criu has already killed the tree (unless leave_running): the images in tmp are

@@ -432,3 +432,33 @@ def restore_decision(
             record.get("boot_id") is None or record.get("boot_id") == live.get("boot_id")):
         return Decision(False, "the process restored from this image (pid %s) is still running" % record.get("pid"))
     return Decision(True, "pid %s now belongs to another process" % record.get("pid"))
+
+
+def free_bytes(path: str) -> t.Tuple[str, int]:
+    """(the existing directory measured, bytes free to root there) for path or its nearest existing ancestor."""
+    probe = os.path.abspath(path)
+    while not os.path.isdir(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    info = os.statvfs(probe)
+    return probe, info.f_bavail * info.f_frsize
+
+
+def space_problem(host: str, path: str, need: int) -> t.Optional[str]:
+    """Why path's file system cannot take need bytes of images, or None (checked before any freeze)."""
+    where, have = free_bytes(path)
+    if have >= need:
+        return None
+    return ("not enough free space on %s for the images: %s (the file system holding %s) has %s free, the images "
+            "need about %s (the process tree's memory plus 10%% and 16 MiB)"
+            % (host, where, path, human(have), human(need)))
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            return "%.1f %s" % (size, unit) if unit != "B" else "%d B" % size
+        size /= 1024.0
+    return "%d B" % size  # pragma: no cover

@@ -38,17 +38,16 @@ from ansible_collections.fleet.criu.plugins.module_utils import (
     _journal,
     _proc,
     _restore,
+    _safefs,
     _wire,
 )
+from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
 from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, check_argv, find_tool
 from ansible_collections.fleet.criu.plugins.module_utils._version import compare, parse_version
 
 STEPS = ["check_source", "check_target", "receive", "send", "restore_here", "stop_copy", "rollback", "finish", "cancel"]
 TRANSPORTS = ["stream", "shared", "files"]
 CPUINFO = "cpuinfo.img"
-# Room for what is not memory in the images (core, mm, fds, ...), on top of the estimate.
-SPACE_MARGIN_BYTES = 16 * 1024 * 1024
-SPACE_FACTOR = 1.10
 # Test hooks: a root-owned regular file /run/fleet-criu-fault/<point> holding "hang"
 # (wait while the file exists; the waiting pid is written to <point>.pid), "exit"
 # (the step dies on the spot, as if its host lost power) or "fail" (the step fails
@@ -111,52 +110,6 @@ def defaults(spec: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
 
 
 # ------------------------------------------------------------ shared facts
-
-def estimate_bytes(tree: t.Sequence[_proc.ProcInfo], proc_root: str = _proc.PROC) -> int:
-    """What the tree's images will take: the memory criu dumps (private anonymous and
-    shared memory, RssAnon + RssShmem) of every process, plus a margin."""
-    total = 0
-    for info in tree:
-        data = _proc._read(os.path.join(proc_root, str(info.pid), "status"))  # pylint: disable=protected-access
-        if data is None:
-            continue
-        for line in data.decode("utf-8", "replace").splitlines():
-            if line.startswith(("RssAnon:", "RssShmem:")):
-                parts = line.split()
-                if len(parts) >= 2 and parts[1].isdigit():
-                    total += int(parts[1]) * 1024
-    return int(total * SPACE_FACTOR) + SPACE_MARGIN_BYTES
-
-
-def free_bytes(path: str) -> t.Tuple[str, int]:
-    """(the existing directory measured, bytes free to root there) for path or its nearest existing ancestor."""
-    probe = os.path.abspath(path)
-    while not os.path.isdir(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    info = os.statvfs(probe)
-    return probe, info.f_bavail * info.f_frsize
-
-
-def space_problem(host: str, path: str, need: int) -> t.Optional[str]:
-    where, have = free_bytes(path)
-    if have >= need:
-        return None
-    return ("not enough free space on %s for the images: %s (the file system holding %s) has %s free, the images "
-            "need about %s (the process tree's memory plus %d%% and %d MiB)" % (
-                host, where, path, human(have), human(need), int((SPACE_FACTOR - 1) * 100),
-                SPACE_MARGIN_BYTES // (1024 * 1024)))
-
-
-def human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return "%.1f %s" % (size, unit) if unit != "B" else "%d B" % size
-        size /= 1024.0
-    return "%d B" % size  # pragma: no cover
-
 
 def tools_or_fail(runner: Runner, params: t.Mapping[str, t.Any], host: str) -> _common.CriuTools:
     tools = _common.discover(runner, params.get("criu_path"))
@@ -225,11 +178,11 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
         raise MigrationError("%s: pid %d lives in another PID namespace (as after a restore with namespaced: true); "
                              "migrate it with namespaced: true" % (host, live.pid))
     tree = _proc.tree(live.pid)
-    need = estimate_bytes(tree)
+    need = _proc.estimate_bytes(tree)
     result.update(pid=live.pid, start_ticks=live.start_ticks, cmdline=live.cmdline_redacted, comm=live.comm,
                   tree=[p.ns_pid for p in tree], estimate_bytes=need)
     if not params["lazy_pages"]:
-        problem = space_problem(host, images_dir, need)
+        problem = _images.space_problem(host, images_dir, need)
         if problem:
             raise MigrationError(problem + "; nothing was frozen", estimate_bytes=need)
     if params["lazy_pages"]:
@@ -318,10 +271,10 @@ def check_target(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
         result["cpuinfo_checked"] = bool(source.get("cpuinfo"))
     if params["transport"] != "shared":
         need = int(source.get("estimate_bytes") or 0)
-        problem = space_problem(host, images_dir, need)
+        problem = _images.space_problem(host, images_dir, need)
         if problem:
             raise MigrationError(problem + "; nothing was frozen", estimate_bytes=need)
-        result["free_bytes"] = free_bytes(images_dir)[1]
+        result["free_bytes"] = _images.free_bytes(images_dir)[1]
         if os.path.lexists(images_dir) and not (os.path.isdir(images_dir) and not os.listdir(images_dir)):
             if decision.action == "fresh":
                 raise MigrationError("%s: %s already exists and is not empty; refusing to mix images (nothing was "
@@ -609,7 +562,7 @@ def _receive_on(channel: _wire.Channel, hello: t.Mapping[str, t.Any], params: t.
     result = {"changed": True, "pid": restored["pid"], "start_ticks": restored.get("start_ticks"),
               "image_id": manifest.get("image_id"), "receive_s": round(receive_s, 3),
               "bytes": channel.bytes_in, "journal": journal_summary(entry),
-              "msg": "%s received %s and restored it as pid %d" % (host, human(channel.bytes_in), restored["pid"])}
+              "msg": "%s received %s and restored it as pid %d" % (host, _images.human(channel.bytes_in), restored["pid"])}
     if params["lazy_pages"]:
         result.update(lazy_verdict(channel, jdir, key, entry, restored, host, params["lazy_pages_timeout"] + 60))
     return result
@@ -693,8 +646,10 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
             raise MigrationError("%s: the dump failed: %s" % (host, exc.msg), stage="dump", **exc.extra)
         entry = _journal.read(jdir, key) or entry
     else:
-        # Resume: the process was dumped by an earlier run; never dump it again.
-        if entry.get("state") == "dumped" and entry.get("images_tmp") and os.path.isdir(entry["images_tmp"]):
+        # Resume: the process was dumped by an earlier run; never dump it again. Its images
+        # are still in the temporary directory whenever they were never sealed (the seal moves
+        # it into place), whatever the state: a step that failed after the dump says "unknown".
+        if entry.get("images_tmp") and os.path.isdir(entry["images_tmp"]):
             tmp = entry["images_tmp"]
             files = stream_files(tmp, _dump.LAZY_UNLISTED if entry["skeleton"].get("lazy_pages") else
                                  (_images.MANIFEST_NAME,), state if transport == "stream" else None)
@@ -750,7 +705,7 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
         result.update(outcome="restored", target_pid=reply.get("pid"), target_start_ticks=reply.get("start_ticks"),
                       receive_s=reply.get("receive_s"), restore_s=reply.get("restore_s"), bytes=channel.bytes_out,
                       msg="%s: pid %s dumped and restored on the target as pid %s, %s moved" % (
-                          host, manifest["source"].get("pid"), reply.get("pid"), human(channel.bytes_out)))
+                          host, manifest["source"].get("pid"), reply.get("pid"), _images.human(channel.bytes_out)))
         if lazy:
             result.update(finish_lazy(params, channel, dumped, host, jdir, key, entry))
         result["journal"] = journal_summary(_journal.read(jdir, key))
@@ -1008,7 +963,8 @@ REQUIRED: t.Dict[str, t.Tuple[str, ...]] = {
     "finish": (),
     "cancel": (),
 }
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# \Z, not $: "$" also matches before a trailing newline (a run_id is a directory name).
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
 def input_problem(params: t.Mapping[str, t.Any]) -> t.Optional[str]:
@@ -1051,7 +1007,7 @@ def run_step(module: t.Any) -> t.Dict[str, t.Any]:
             result = check_source(params, runner)
             result["changed"] = False
             result["msg"] = "%s: %s" % (result["host"], "pid %s runs, about %s of images" % (
-                result["pid"], human(result["estimate_bytes"])) if result["running"] else "the process does not run here")
+                result["pid"], _images.human(result["estimate_bytes"])) if result["running"] else "the process does not run here")
             return result
         if step == "check_target":
             params["_check_mode"] = module.check_mode  # then: no certificate, no receiver stopped, no directory
@@ -1078,8 +1034,9 @@ def run_step(module: t.Any) -> t.Dict[str, t.Any]:
         raise MigrationError("%s: step %s: %s" % (params.get("host") or _proc.hostname(), step, exc))
     except (_dump.DumpError, _restore.RestoreError) as exc:
         raise MigrationError(exc.msg, **exc.extra)
-    except (_journal.JournalError, OSError) as exc:
-        raise MigrationError("%s: step %s failed: %s" % (params.get("host") or _proc.hostname(), step, exc))
+    except (_journal.JournalError, LockError, _safefs.SafeFsError, OSError) as exc:
+        raise MigrationError("%s: step %s failed: %s" % (params.get("host") or _proc.hostname(), step,
+                                                         getattr(exc, "msg", exc)))
 
 
 def restore_step(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], None]) -> t.Dict[str, t.Any]:

@@ -414,3 +414,24 @@ def pipe_max_size(proc_root: str = PROC) -> t.Optional[int]:
         return None
     text = data.decode("ascii", "replace").strip()
     return int(text) if text.isdigit() else None
+
+
+# Room for what is not memory in the images (core, mm, fds, ...), on top of the memory.
+IMAGES_MARGIN_BYTES = 16 * 1024 * 1024
+IMAGES_FACTOR = 1.10
+
+
+def estimate_bytes(tree: t.Sequence[ProcInfo], proc_root: str = PROC) -> int:
+    """What a tree's images will take: the memory criu dumps (private anonymous and
+    shared memory, RssAnon + RssShmem) of every process, plus 10% and 16 MiB."""
+    total = 0
+    for info in tree:
+        data = _read(os.path.join(proc_root, str(info.pid), "status"))
+        if data is None:
+            continue
+        for line in data.decode("utf-8", "replace").splitlines():
+            if line.startswith(("RssAnon:", "RssShmem:")):
+                parts = line.split()
+                if len(parts) >= 2 and parts[1].isdigit():
+                    total += int(parts[1]) * 1024
+    return int(total * IMAGES_FACTOR) + IMAGES_MARGIN_BYTES

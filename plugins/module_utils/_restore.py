@@ -12,17 +12,19 @@ anything with ``params``, ``check_mode`` and ``warn`` (an AnsibleModule, or a sh
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _stats
-from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock, LockError
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _safefs, _stats
+from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     MANAGE_CGROUPS_MODES,
     Runner,
     build_argv,
+    managed_args_problem,
     LAZY_DAEMON_READY,
     find_tool,
     lazy_pages_argv,
@@ -30,6 +32,8 @@ from ansible_collections.fleet.criu.plugins.module_utils._runner import (
 )
 
 LAZY_LOG = "lazy-pages.log"
+# Seconds to keep looking for the restored root's pidfile after criu (criu-ns) exited 0.
+PIDFILE_GRACE_S = 10.0
 LAZY_OUTPUT = "lazy-pages.out"
 
 
@@ -97,7 +101,7 @@ def read_pid(path: str) -> t.Optional[int]:
             text = handle.read().strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if re.match(r"\A[0-9]{1,10}\Z", text) else None
 
 
 def remove_if_exists(path: str) -> None:
@@ -114,6 +118,9 @@ def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> 
         raise RestoreError("images_dir %s does not exist" % images_dir)
     if not os.path.isdir(images_dir):
         raise RestoreError("images_dir %s is not a directory" % images_dir)
+    problem = managed_args_problem("restore", params["extra_args"])
+    if problem:
+        raise RestoreError(problem + "; nothing was restored")
     tools = _common.discover(runner, params.get("criu_path"))
     problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
     if problem:
@@ -270,11 +277,17 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         "holder_pid": holder_pid,
         "stats": stats,
     }
-    _images.write_json_atomic(images_dir, _images.RESTORE_RECORD_NAME, record)
+    # The process runs from here on: a failure to record it must not hide its pid.
+    try:
+        _images.write_json_atomic(images_dir, _images.RESTORE_RECORD_NAME, record)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.warn("pid %d runs, but its restore record could not be written (%s): a second run would not know "
+                    "it and could restore it again" % (pid, exc))
     if params.get("pidfile"):
-        fd = os.open(params["pidfile"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("%d\n" % pid)
+        try:
+            _safefs.write_private(params["pidfile"], ("%d\n" % pid).encode())
+        except _safefs.SafeFsError as exc:
+            module.warn("pid %d runs, but the pidfile was not written: %s" % (pid, exc.msg))
     return {
         "changed": True, "pid": pid, "ns_pid": info.ns_pid, "start_time": identity["start_time"],
         "start_ticks": identity["start_ticks"], "image_id": manifest.get("image_id"), "stats": stats,
@@ -340,6 +353,7 @@ def _restore_background(runner: Runner, command: t.List[str], output_path: str, 
     deadline = time.monotonic() + max(1, timeout)
     rc = None
     pid = None
+    exited_at: t.Optional[float] = None
     while time.monotonic() < deadline:
         rc = handle.poll()
         pid = read_pid(pidfile)
@@ -349,13 +363,23 @@ def _restore_background(runner: Runner, command: t.List[str], output_path: str, 
         if rc is not None and rc != 0:
             break
         if rc == 0:
-            # criu-ns returns 0 right after writing the pidfile; give it a last look.
-            pid = read_pid(pidfile)
-            if pid is None:
-                time.sleep(0.2)
-                pid = read_pid(pidfile)
-            break
+            # criu-ns exits 0 around the time it writes the pidfile (measured: not always
+            # before; under load the file showed up later): keep looking for a while.
+            deadline = min(deadline, exited_at or time.monotonic() + PIDFILE_GRACE_S)
+            exited_at = deadline
         time.sleep(0.1)
+    if pid is None and handle.poll() is None:
+        # criu (or its holder) is still at it past the deadline: never leave it running
+        # (it could restore the tree after the module said it failed).
+        try:
+            os.killpg(handle.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            handle.wait(10)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        rc = None
     output = ""
     if output_path != os.devnull:
         output = _criu_log.read_log(output_path, limit=64 * 1024)

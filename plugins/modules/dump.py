@@ -320,6 +320,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.criu.plugins.module_utils import _common
 from ansible_collections.fleet.criu.plugins.module_utils._dump import DumpError, argument_spec, run_dump
 from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
+from ansible_collections.fleet.criu.plugins.module_utils._safefs import SafeFsError
 from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner
 
 
@@ -338,7 +339,7 @@ def main() -> None:
     images_dir = os.path.normpath(images_dir)
     try:
         result = run_dump(module, Runner(module.run_command), stopwatch)
-    except (DumpError, LockError) as exc:
+    except (DumpError, LockError, SafeFsError) as exc:
         extra = getattr(exc, "extra", {})
         extra.setdefault("log_path", None)
         module.fail_json(msg=getattr(exc, "msg", str(exc)), images_dir=images_dir, duration_s=stopwatch.seconds(), **extra)

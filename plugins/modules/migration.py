@@ -479,7 +479,6 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleet.criu.plugins.module_utils import _migrate
-from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner
 
 
 def argument_spec() -> t.Dict[str, t.Any]:

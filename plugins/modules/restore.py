@@ -295,6 +295,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.criu.plugins.module_utils import _common, _images
 from ansible_collections.fleet.criu.plugins.module_utils._restore import RestoreError, argument_spec, run_restore
 from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
+from ansible_collections.fleet.criu.plugins.module_utils._safefs import SafeFsError
 from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner
 
 
@@ -308,7 +309,7 @@ def main() -> None:
     images_dir = os.path.normpath(images_dir)
     try:
         result = run_restore(module, Runner(module.run_command), stopwatch)
-    except (RestoreError, LockError) as exc:
+    except (RestoreError, LockError, SafeFsError) as exc:
         extra = getattr(exc, "extra", {})
         extra.setdefault("log_path", os.path.join(images_dir, _images.RESTORE_LOG))
         module.fail_json(msg=getattr(exc, "msg", str(exc)), images_dir=images_dir, duration_s=stopwatch.seconds(),
