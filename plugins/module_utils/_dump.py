@@ -177,18 +177,40 @@ def failed_log_path(images_dir: str) -> str:
     return os.path.join(parent, ".%s.dump-failed.log" % base)
 
 
-def source_after_failure(identity: t.Mapping[str, t.Any]) -> t.Tuple[bool, str]:
-    """(running, note): is the source still there and not left stopped?"""
+def source_after_failure(identity: t.Mapping[str, t.Any],
+                         before: t.Optional[t.Sequence[_proc.ProcInfo]] = None) -> t.Tuple[bool, str]:
+    """(running, note): is the source tree still there, and not left stopped by the dump?
+
+    before is the tree as it was just before criu ran: every process of it is checked,
+    and only those that were not already stopped then (an operator's SIGSTOP is theirs
+    to undo) get SIGCONT.
+    """
     info = _proc.read_proc(identity["pid"])
     if info is None or info.start_ticks != identity.get("start_ticks"):
         return False, "The source process pid %s is GONE after the failed dump" % identity["pid"]
-    if _proc.is_stopped(info):
-        _proc.resume(info.pid)
-        info = _proc.read_proc(identity["pid"])
-        if info is not None and not _proc.is_stopped(info):
-            return True, "The source process pid %s was left stopped; sent SIGCONT, it runs again" % identity["pid"]
+    tree = list(before) if before else [info]
+    gone: t.List[int] = []
+    resumed: t.List[int] = []
+    stuck: t.List[int] = []
+    for was in tree:
+        now = _proc.read_proc(was.pid)
+        if now is None or now.start_ticks != was.start_ticks:
+            gone.append(was.pid)
+            continue
+        if _proc.is_stopped(now) and not _proc.is_stopped(was):
+            _proc.resume(now.pid)
+            again = _proc.read_proc(now.pid)
+            (resumed if again is not None and not _proc.is_stopped(again) else stuck).append(now.pid)
+    if stuck and identity["pid"] in stuck:
         return False, "The source process pid %s is stopped and did not resume after SIGCONT" % identity["pid"]
-    return True, "The source process pid %s is still running" % identity["pid"]
+    parts = ["The source process pid %s is still running" % identity["pid"]]
+    if resumed:
+        parts.append("left stopped by the dump and resumed with SIGCONT: pid %s" % ", ".join(map(str, resumed)))
+    if stuck:
+        parts.append("still stopped after SIGCONT: pid %s" % ", ".join(map(str, stuck)))
+    if gone:
+        parts.append("gone from its tree since the dump started: pid %s" % ", ".join(map(str, gone)))
+    return True, "; ".join(parts)
 
 
 # A sink reads the finished images once (each file hashed while it is read, e.g. while
@@ -266,6 +288,11 @@ def run_dump(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
 def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images_dir: str,
                  stopwatch: _common.Stopwatch, sink: t.Optional[Sink] = None) -> t.Dict[str, t.Any]:
     params = module.params
+    if not module.check_mode:
+        _removed, kept = _images.sweep(images_dir)
+        for path in kept:
+            module.warn("%s holds a finished dump an interrupted run never moved into place (it may be the only copy "
+                        "of a process): kept; restore from it or remove it by hand" % path)
     state = _images.inspect(images_dir)
     if state.exists and not state.is_dir:
         raise DumpError("images_dir %s exists and is not a directory" % images_dir)
@@ -357,7 +384,7 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
         except (OSError, _safefs.SafeFsError):
             kept = None
         _images.remove_temp(tmp)
-        running, note = source_after_failure(source)
+        running, note = source_after_failure(source, tree)
         fail = _criu_log.failure("criu dump of pid %d" % live.pid, rc, argv, kept, out, err, log_text)
         fail["msg"] += ". %s" % note
         raise DumpError(fail.pop("msg"), source_running=running, pid=live.pid, **fail)

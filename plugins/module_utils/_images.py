@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import typing as t
 
 from ansible_collections.fleet.criu.plugins.module_utils._safefs import check_parent
@@ -462,3 +463,52 @@ def human(size: float) -> str:
             return "%.1f %s" % (size, unit) if unit != "B" else "%d B" % size
         size /= 1024.0
     return "%d B" % size  # pragma: no cover
+
+
+DUMP_FINISHED = "Dumping finished successfully"
+
+
+def sweep(images_dir: str, min_age_s: float = 3600.0, now: t.Optional[float] = None) -> t.Tuple[t.List[str], t.List[str]]:
+    """Clear what interrupted runs left beside images_dir; returns (removed, kept).
+
+    - ``.<name>.fleet-criu-old-*``: an earlier dump moved aside when a newer one replaced
+      it (the run stopped before removing it): its listed files are removed.
+    - ``.<name>.fleet-criu-tmp-*`` older than min_age_s: a dump that never finished is
+      removed; one whose criu log says the dump finished is KEPT (criu ended the process
+      after it: those images may be its only copy) and reported.
+    Lock files stay: removing one that another run holds would break its lock.
+    """
+    parent, base = os.path.split(os.path.normpath(images_dir))
+    removed: t.List[str] = []
+    kept: t.List[str] = []
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed, kept
+    for name in sorted(names):
+        path = os.path.join(parent, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        if name.startswith(".%s%s" % (base, OLD_MARK)):
+            # Our own dump, moved aside whole: its manifest lists what to remove.
+            if not remove_ours(path, read_json(os.path.join(path, MANIFEST_NAME))):
+                removed.append(path)
+            else:
+                kept.append(path)
+        elif name.startswith(".%s%s" % (base, TEMP_MARK)):
+            if now - os.lstat(path).st_mtime < min_age_s:
+                continue
+            log = os.path.join(path, DUMP_LOG)
+            finished = False
+            try:
+                with open(log, "rb") as handle:
+                    finished = DUMP_FINISHED.encode() in handle.read()
+            except OSError:
+                finished = False
+            if finished:
+                kept.append(path)
+            else:
+                remove_temp(path)
+                removed.append(path)
+    return removed, kept

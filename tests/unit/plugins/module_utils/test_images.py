@@ -278,3 +278,33 @@ class TestRestoreDecision:
     def test_other_image(self):
         assert _images.restore_decision(self.RECORD, {"image_id": "new"},
                                         {"pid": 50, "start_ticks": 77, "boot_id": "b"}).changed
+
+
+def test_sweep_clears_what_interrupted_runs_left_but_keeps_a_finished_dump(tmp_path):
+    images = tmp_path / "job"
+    old = tmp_path / (".job" + _images.OLD_MARK + "a1")
+    old.mkdir()
+    (old / "pages-1.img").write_bytes(b"P")
+    _images.write_json_atomic(str(old), _images.MANIFEST_NAME, {"files": {"pages-1.img": {}}})
+    failed = tmp_path / (".job" + _images.TEMP_MARK + "b2")
+    failed.mkdir()
+    (failed / "dump.log").write_text("(00.1) Error (criu/cr-dump.c:1): Dumping FAILED.\n")
+    finished = tmp_path / (".job" + _images.TEMP_MARK + "c3")
+    finished.mkdir()
+    (finished / "dump.log").write_text("(00.2) Dumping finished successfully\n")
+    young = tmp_path / (".job" + _images.TEMP_MARK + "d4")
+    young.mkdir()
+    lock = tmp_path / ".job.lock"
+    lock.write_text("")
+    other = tmp_path / (".other" + _images.TEMP_MARK + "e5")
+    other.mkdir()
+    for path in (failed, finished, other):
+        os.utime(path, (1000, 1000))
+
+    removed, kept = _images.sweep(str(images), min_age_s=3600, now=10000)
+
+    assert sorted(removed) == sorted([str(old), str(failed)])
+    assert kept == [str(finished)]
+    assert not old.exists() and not failed.exists()
+    # Kept: the finished dump (maybe the only copy), a run still in progress, the lock, another dir's.
+    assert finished.exists() and young.exists() and lock.exists() and other.exists()
