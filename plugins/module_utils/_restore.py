@@ -192,6 +192,11 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
     if blockers:
         raise RestoreError("this host cannot restore %s: %s" % (images_dir, "; ".join(blockers)),
                            restore_blockers=blockers)
+    if manifest.get("lazy_pages") and not params["lazy_pages"]:
+        # The memory pages of a lazy dump stay on the source (its page server serves them).
+        raise RestoreError("images in %s come from a lazy dump: their memory pages are not in the directory (the "
+                           "source's criu page server holds them); restore them with lazy_pages: true and page_server "
+                           "pointing at that server, refusing to restore the tree without its memory" % images_dir)
     for warning in warnings:
         module.warn(warning)
 

@@ -112,6 +112,20 @@ def test_incompatible_images_refused(tmp_path, criu_bin, monkeypatch, capsys, ov
     assert "restore" not in fake.actions()
 
 
+def test_lazy_images_refused_without_lazy_pages(tmp_path, criu_bin, monkeypatch, capsys):
+    """A lazy dump leaves its memory pages on the source (criu's page server serves them):
+    restoring its directory without lazy_pages would start the tree without its memory."""
+    images = tmp_path / "job"
+    make_images(images, lazy_pages=True)
+    fake = FakeCriu(restore_pid=1)
+    result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin}, fake, monkeypatch, capsys)
+    assert result["failed"] and "lazy_pages" in result["msg"] and "page_server" in result["msg"]
+    assert "restore" not in fake.actions()
+    check = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin}, fake, monkeypatch, capsys,
+                       check_mode=True)
+    assert check["failed"] and "lazy_pages" in check["msg"]
+
+
 def test_kernel_family_difference_only_warns(tmp_path, criu_bin, sleeper, monkeypatch, capsys):
     images = tmp_path / "job"
     make_images(images, kernel={"release": "2.6.32-old", "arch": os.uname().machine})
