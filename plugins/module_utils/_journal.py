@@ -96,6 +96,10 @@ def write(directory: str, key: str, entry: t.Dict[str, t.Any], state: str, at: f
     path = path_for(directory, key)
     ensure_dir(directory)
     entry = dict(entry)
+    if facts.get("run_id") and entry.get("run_id") and facts["run_id"] != entry["run_id"]:
+        # An entry is one migration run: a new run of the same key (the same command for a
+        # later process) starts a new history, keeping only where the last one ended.
+        entry = {"previous": {k: entry.get(k) for k in ("run_id", "state", "outcome") if k in entry}}
     entry.update(facts)
     entry["key"] = key
     entry["state"] = state
@@ -147,7 +151,11 @@ def plan(source: t.Optional[t.Mapping[str, t.Any]], source_alive: bool,
     t_state = (target or {}).get("state")
     run_id = (source or {}).get("run_id")
     same_run = source is not None and target is not None and target.get("run_id") == run_id
-    if source_alive and target_alive:
+    # A source journal that ended (or never dumped) with a target journal that ended as a
+    # finished move: what runs on the target is that earlier, finished migration's process,
+    # and what runs on the source now is a later one (the same command, a new process).
+    finished_earlier = s_state in (None, "cleaned", "rolled_back", "checked") and t_state == "cleaned"
+    if source_alive and target_alive and not finished_earlier:
         # Whatever the journals say (this run's copy, an older run's, a hand-made restart).
         return Plan("refuse", "the process runs on BOTH hosts (on the source, and the copy the target restored in "
                     "run %s, journal state %s): refusing to touch either; end one copy by hand"

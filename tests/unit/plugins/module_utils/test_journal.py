@@ -193,11 +193,25 @@ def test_property_never_move_images_while_a_copy_runs():
             assert _plan(*case).action not in ("send", "restore_here"), case
 
 
+def _finished_earlier(s_name, t_name):
+    """The target's copy is a finished earlier move's process (both journals closed): what runs
+    on the source now is a later process the same command selects, not a copy of it."""
+    return (SOURCE_CASES[s_name] or {}).get("state") in (None, "cleaned", "rolled_back", "checked") and \
+        (TARGET_CASES[t_name] or {}).get("state") == "cleaned"
+
+
 def test_property_refuse_when_both_run():
     for case in ALL:
-        _s, s_alive, _t, t_alive, _c = case
-        if s_alive and t_alive:
+        s_name, s_alive, t_name, t_alive, _c = case
+        if s_alive and t_alive and not _finished_earlier(s_name, t_name):
             assert _plan(*case).action == "refuse", case
+
+
+def test_property_a_later_process_after_a_finished_move_is_migrated_fresh():
+    for case in ALL:
+        s_name, s_alive, t_name, t_alive, _c = case
+        if s_alive and t_alive and _finished_earlier(s_name, t_name):
+            assert _plan(*case).action == "fresh", case
 
 
 def test_property_already_only_after_a_migrated_clean_and_nothing_on_the_source():
@@ -212,7 +226,7 @@ def test_property_fresh_only_when_the_process_runs_on_the_source_alone():
     for case in ALL:
         _s, s_alive, _t, t_alive, _c = case
         if _plan(*case).action == "fresh":
-            assert s_alive and not t_alive, case
+            assert s_alive and (not t_alive or _finished_earlier(case[0], case[2])), case
 
 
 def test_property_done_only_when_the_target_runs_this_run_and_the_source_does_not():
@@ -275,8 +289,9 @@ def test_property_a_run_id_is_named_whenever_a_journal_decides():
     ("migrated", False, "cleaned", False, True, "refuse", "go back in time"),
     ("sealed", True, "none", False, False, "refuse", "someone restored it by hand"),
     ("committed", True, "restored", True, True, "refuse", "BOTH"),
-    ("none", True, "cleaned_other_run", True, False, "refuse", "BOTH"),
-    ("cleaned_migrated", True, "cleaned", True, False, "refuse", "BOTH"),
+    # The target's copy is an earlier, finished move's process: the source runs a later one.
+    ("none", True, "cleaned_other_run", True, False, "fresh", "no unfinished"),
+    ("cleaned_migrated", True, "cleaned", True, False, "fresh", "no unfinished"),
     ("committed", False, "cleaned_other_run", True, False, "refuse", "runs on the target"),
     ("dumped", False, "restored_other_run", True, True, "refuse", "runs on the target"),
     ("garbage", False, "none", False, False, "refuse", "unexpected journal state"),
@@ -290,3 +305,15 @@ def test_plan_rows(s_name, s_alive, t_name, t_alive, complete, action, words):
 def test_plan_names_the_images_when_it_refuses_to_go_back_in_time():
     decision = _plan("migrated", False, "cleaned", False, True)
     assert "/img/r1/a" in decision.reason
+
+
+def test_a_new_run_of_the_same_key_starts_a_new_history(tmp_path):
+    jdir = str(tmp_path / "journal")
+    key = "ab" * 16
+    entry = _journal.write(jdir, key, {}, "checked", 1.0, run_id="r1")
+    entry = _journal.write(jdir, key, entry, "dumped", 2.0)
+    entry = _journal.write(jdir, key, entry, "rolled_back", 3.0, outcome="rolled back")
+    entry = _journal.write(jdir, key, entry, "checked", 4.0, run_id="r2")
+    assert [h["state"] for h in entry["history"]] == ["checked"]
+    assert entry["previous"] == {"run_id": "r1", "state": "rolled_back", "outcome": "rolled back"}
+    assert _journal.count(_journal.read(jdir, key), "dumped") == 0
