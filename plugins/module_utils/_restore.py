@@ -258,7 +258,13 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         fail = _criu_log.failure("criu restore from %s" % images_dir, rc if rc is not None else -1, command, log_path,
                                  out, err)
         if rc in (0, None) and pid is None:
-            fail["msg"] += " (the restored tree did not show up within %ds)" % params["restore_timeout"]
+            seen = read_pid(pidfile)
+            if seen is not None:
+                fail["msg"] += (" (criu restored the tree as pid %d, but it exited at once: check that this host has "
+                                "what the process uses, such as its files and directories, and the process's own "
+                                "logs)" % seen)
+            else:
+                fail["msg"] += " (the restored tree did not show up within %ds)" % params["restore_timeout"]
         msg = fail.pop("msg")
         raise RestoreError(msg, holder_pid=holder_pid, **fail)
 
