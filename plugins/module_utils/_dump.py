@@ -12,7 +12,6 @@ anything with ``params``, ``check_mode`` and ``warn`` (an AnsibleModule, or a sh
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 import typing as t

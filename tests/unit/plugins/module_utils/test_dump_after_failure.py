@@ -38,7 +38,7 @@ def _wait_state(pid, stopped):
 
 @pytest.fixture
 def sleepers():
-    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+    procs = [subprocess.Popen(["sleep", "60"]) for _index in range(3)]
     yield procs
     for proc in procs:
         try:
