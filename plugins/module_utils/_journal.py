@@ -23,8 +23,9 @@ import json
 import os
 import re
 import stat
-import tempfile
 import typing as t
+
+from ansible_collections.fleet.criu.plugins.module_utils import _images
 
 DEFAULT_DIR = "/var/lib/fleet-criu/journal"
 # \Z, not $: "$" also matches before a trailing newline.
@@ -105,23 +106,7 @@ def write(directory: str, key: str, entry: t.Dict[str, t.Any], state: str, at: f
     entry["state"] = state
     entry.setdefault("history", [])
     entry["history"] = list(entry["history"]) + [{"state": state, "at": round(at, 3)}]
-    fd, tmp = tempfile.mkstemp(prefix=".%s.tmp-" % key, dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(entry, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    _images.write_json_atomic(directory, os.path.basename(path), entry)
     return entry
 
 
