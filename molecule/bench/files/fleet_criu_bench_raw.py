@@ -25,6 +25,7 @@ import sys
 import time
 import typing as t
 
+
 def timed(argv: t.Sequence[str]) -> float:
     started = time.monotonic()
     subprocess.run(argv, check=True)

@@ -65,10 +65,12 @@ def find_pid(state_dir: str) -> t.Optional[int]:
     return None
 
 
-def read_serial(state_path: str) -> int:
+def read_serial(state_path: str, pid: int) -> int:
+    """The serial of the last answer PID published here, or -1."""
     try:
         with open(state_path, encoding="utf-8") as handle:
-            return int(json.load(handle)["serial"])
+            state = json.load(handle)
+        return int(state["serial"]) if state.get("pid") == pid else -1
     except (OSError, ValueError, KeyError):
         return -1
 
@@ -79,9 +81,10 @@ def ask(state_dir: str, signum: int, timeout: float = 60.0) -> t.Dict[str, t.Any
     if pid is None:
         raise SystemExit("the workload for %s does not run on this host" % state_dir)
     state_path = os.path.join(state_dir, "state.json")
-    # A state file left by an earlier stay on this host has a smaller serial than any
-    # answer the process can give now: its serial only grows, and it travels with it.
-    before = read_serial(state_path)
+    # A state file this process left on an earlier stay here has a smaller serial than
+    # any answer it can give now (its serial only grows, and travels with it). A file
+    # another process left says nothing about this one.
+    before = read_serial(state_path, pid)
     os.kill(pid, signum)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,12 +118,17 @@ def probe(what: str, state_dir: str) -> str:
         return str(pid)
     if what == "stop":
         pid = find_pid(state_dir)
-        if pid is None:
-            return "none"
-        os.kill(pid, signal.SIGKILL)
-        while os.path.exists("/proc/%d" % pid) and find_pid(state_dir) == pid:
-            time.sleep(0.05)
-        return str(pid)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while os.path.exists("/proc/%d" % pid) and find_pid(state_dir) == pid:
+                time.sleep(0.05)
+        # No answer of this workload may be taken for one of the next.
+        for name in ("state.json", "state.json.tmp"):
+            try:
+                os.unlink(os.path.join(state_dir, name))
+            except FileNotFoundError:
+                pass
+        return "none" if pid is None else str(pid)
     if what == "gap":
         return "%.4f" % ask(state_dir, signal.SIGUSR1)["max_gap_s"]
     if what == "reset":
