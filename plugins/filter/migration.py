@@ -114,7 +114,11 @@ def migration_outcome(r: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     cs, ct, send = r.get("check_source") or {}, r.get("check_target") or {}, r.get("send") or {}
     here, stop, back = r.get("restore_here") or {}, r.get("stop_copy") or {}, r.get("rollback") or {}
     verify, finish = r.get("verify") or {}, r.get("finish") or {}
-    out: t.Dict[str, t.Any] = {"outcome": "FAILED", "failure": "", "downtime_s": send.get("downtime_s"),
+    downtime = send.get("downtime_s")
+    if downtime is None and send.get("frozen_at") and isinstance(here, t.Mapping) and here.get("restored_at"):
+        # Transfers by other tasks: from the freeze (source clock) to the restore (target clock).
+        downtime = round(float(here["restored_at"]) - float(send["frozen_at"]), 3)
+    out: t.Dict[str, t.Any] = {"outcome": "FAILED", "failure": "", "downtime_s": downtime,
                                "target_pid": send.get("target_pid") or here.get("pid"), "source_pid": None,
                                "runs_on": None}
     if _failed(cs):

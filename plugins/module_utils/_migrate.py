@@ -617,6 +617,9 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
 
     def sink(tmp: str, skip: t.Sequence[str], skeleton: t.Dict[str, t.Any]) -> t.Dict[str, t.Dict[str, t.Any]]:
         state["dumped_at"] = time.monotonic()
+        frozen = (skeleton.get("stats") or {}).get("frozen_time_us") or 0
+        # Wall clock, for the transfers whose restore runs in another task on another host.
+        state["frozen_at"] = round(time.time() - frozen / 1e6, 3)
         _journal.write(jdir, key, entry, "dumped", time.time(), images_tmp=tmp, skeleton=skeleton,
                        pid=skeleton["source"]["pid"], start_ticks=skeleton["source"]["start_ticks"])
         fault("after-dump")
@@ -678,7 +681,7 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
         "dump_s": dumped.get("duration_s"), "lazy_pages_server": dumped.get("lazy_pages_server"),
     }
     if transport == "files":
-        result.update(outcome="dumped", msg="%s dumped pid %s into %s" % (host, manifest["source"].get("pid"), images_dir))
+        result.update(outcome="dumped", frozen_at=state.get("frozen_at"), msg="%s dumped pid %s into %s" % (host, manifest["source"].get("pid"), images_dir))
         result["journal"] = journal_summary(entry)
         return result
     channel = state["channel"]
@@ -1059,4 +1062,5 @@ def restore_step(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[s
                            start_ticks=restored.get("start_ticks"), boot_id=_proc.boot_id(),
                            holder_pid=restored.get("holder_pid"), holder_start_ticks=start_ticks_of(restored.get("holder_pid")))
     return {"changed": True, "pid": restored["pid"], "start_ticks": restored.get("start_ticks"), "restored": restored,
+            "restored_at": round(time.time(), 3),
             "journal": journal_summary(entry), "msg": restored["msg"]}

@@ -412,6 +412,18 @@ downtime_s:
   returned: with O(step=send) when the target answered
   type: float
   sample: 1.27
+frozen_at:
+  description:
+    - With transport C(files), when the process was frozen (seconds since the epoch, this host's clock), so that
+      the downtime can be told once C(restore_here) on the target says when it restored (RV(restored_at)).
+  returned: with O(step=send) and O(transport=files)
+  type: float
+  sample: 1764500000.123
+restored_at:
+  description: With C(restore_here), when the restore finished (seconds since the epoch, this host's clock).
+  returned: with O(step=restore_here) when it restored
+  type: float
+  sample: 1764500012.456
 target_pid:
   description: The PID the target restored the process as.
   returned: with O(step=send) when the outcome is C(restored)

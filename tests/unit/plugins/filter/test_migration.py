@@ -446,3 +446,15 @@ def test_every_filter_has_its_documentation_sidecar():
         assert "_input" in doc["DOCUMENTATION"]["options"] and "_value" in doc["RETURN"]
         positional = [p.strip() for p in doc["DOCUMENTATION"]["positional"].split(",")]
         assert positional[0] == "_input" and set(positional) <= set(doc["DOCUMENTATION"]["options"]), name
+
+
+def test_downtime_of_a_files_transfer_spans_the_two_tasks():
+    out = f.migration_outcome({
+        "source": "web1", "target": "web2",
+        "check_source": {"run_id": "r1"}, "check_target": {"plan": "fresh"},
+        "send": {"outcome": "dumped", "frozen_at": 1000.25, "image_id": "x"},
+        "restore_here": {"changed": True, "pid": 42, "restored_at": 1012.75},
+        "verify": {"rc": 0, "changed": False}, "finish": {"changed": True},
+    })
+    assert out["outcome"] == "migrated"
+    assert out["downtime_s"] == 12.5
