@@ -405,10 +405,10 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
             "cmd": [a if a != tmp else images_dir for a in argv],
         }
         if sink is not None:
-            files = sink(tmp, skip, skeleton)  # it hashes, sends and fsyncs each file as it reads it
+            files = sink(tmp, skip, skeleton)  # it hashes (and sends) each file as it reads it
         else:
             files = _images.scan_files(tmp, skip=skip)
-            _safefs.fsync_tree(tmp)  # durable before the manifest vouches for them
+        _safefs.fsync_tree(tmp)  # durable before the manifest vouches for them
         manifest, left = seal(tmp, images_dir, skeleton, files, state)
     except Exception as exc:  # pylint: disable=broad-except
         # criu has already killed the tree (unless leave_running): the images in tmp are

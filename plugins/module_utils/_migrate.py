@@ -485,7 +485,8 @@ def _receive_on(channel: _wire.Channel, hello: t.Mapping[str, t.Any], params: t.
             message = channel.recv()
             kind = message["type"]
             if kind == "file" and tmp:
-                name, meta = channel.recv_file(message, tmp)
+                # Durability comes after the answer (fsync below), off the critical path.
+                name, meta = channel.recv_file(message, tmp, fsync=False)
                 files[name] = meta
             elif kind == "abort":
                 entry = _abort(jdir, key, entry, tmp, "the sender aborted: %s" % message.get("msg", ""))
@@ -558,6 +559,10 @@ def _receive_on(channel: _wire.Channel, hello: t.Mapping[str, t.Any], params: t.
                            holder_pid=restored.get("holder_pid"), holder_start_ticks=start_ticks_of(restored.get("holder_pid")))
     channel.send({"type": "restored", "pid": restored["pid"], "start_ticks": restored.get("start_ticks"),
                   "receive_s": round(receive_s, 3), "restore_s": restored.get("duration_s")})
+    if not shared:
+        # The process runs: now make the images it came from durable (a re-run after a crash
+        # of this host verifies them against the manifest before it trusts them anyway).
+        _safefs.fsync_tree(images_dir)
     fault("receiver-after-restore")
     result = {"changed": True, "pid": restored["pid"], "start_ticks": restored.get("start_ticks"),
               "image_id": manifest.get("image_id"), "receive_s": round(receive_s, 3),
@@ -623,7 +628,19 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
         _journal.write(jdir, key, entry, "dumped", time.time(), images_tmp=tmp, skeleton=skeleton,
                        pid=skeleton["source"]["pid"], start_ticks=skeleton["source"]["start_ticks"])
         fault("after-dump")
-        return stream_files(tmp, skip, state if transport == "stream" else None)
+        files = stream_files(tmp, skip, state if transport == "stream" else None)
+        if transport == "stream" and state["channel"] is not None:
+            # Commit now: the target checks and restores while this host makes its own copy
+            # durable and seals it (fsync, manifest, rename: off the critical path).
+            commit = dict(skeleton, files=files, image_id=_images.image_id_for(files))
+            _journal.write(jdir, key, _journal.read(jdir, key) or entry, "committed", time.time(),
+                           image_id=commit["image_id"])
+            try:
+                state["channel"].send({"type": "commit", "manifest": commit})
+                state["committed"] = True
+            except (OSError, ssl.SSLError, _wire.WireError) as exc:
+                state["commit_error"] = exc
+        return files
 
     started = time.monotonic()
     dumped: t.Dict[str, t.Any] = {}
@@ -672,7 +689,10 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
     manifest, problem = _images.load_manifest(images_dir)
     if manifest is None:
         raise MigrationError("%s: the sealed images in %s are unreadable: %s" % (host, images_dir, problem))
-    entry = _journal.write(jdir, key, entry, "sealed", time.time(), image_id=manifest["image_id"])
+    if state.get("committed"):
+        entry = _journal.read(jdir, key) or entry  # committed before the seal; the seal is not a state
+    else:
+        entry = _journal.write(jdir, key, entry, "sealed", time.time(), image_id=manifest["image_id"])
     fault("after-seal")
     result: t.Dict[str, t.Any] = {
         "changed": True, "dumped": not resume, "image_id": manifest["image_id"], "images_dir": images_dir,
@@ -689,12 +709,16 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
         # The connection broke before the commit: the target cannot restore. Bring it back here.
         return rollback_result(params, runner, warn, host, entry, result,
                                "the transfer to the target broke off (%s)" % state["send_error"])
-    try:
-        channel.send({"type": "commit", "manifest": manifest})
-    except (OSError, ssl.SSLError, _wire.WireError) as exc:
+    if state.get("commit_error") is not None:
         # Whether the commit arrived is unknown; the receiver restores only after a whole one.
-        return unknown_result(jdir, key, entry, result, host, "the commit may not have arrived (%s)" % exc)
-    entry = _journal.write(jdir, key, entry, "committed", time.time())
+        return unknown_result(jdir, key, entry, result, host,
+                              "the commit may not have arrived (%s)" % state["commit_error"])
+    if not state.get("committed"):
+        try:
+            channel.send({"type": "commit", "manifest": manifest})
+        except (OSError, ssl.SSLError, _wire.WireError) as exc:
+            return unknown_result(jdir, key, entry, result, host, "the commit may not have arrived (%s)" % exc)
+        entry = _journal.write(jdir, key, entry, "committed", time.time())
     try:
         # The target may wait for PIDs and then restore: give it that long to answer.
         channel.sock.settimeout(params["io_timeout"] + params["pid_wait_timeout"] + 120)
@@ -744,19 +768,13 @@ def stream_files(tmp: str, skip: t.Sequence[str], state: t.Optional[t.Dict[str, 
         channel = state["channel"] if state else None
         if channel is not None:
             try:
-                files[rel] = channel.send_file(full, rel)
+                files[rel] = channel.send_file(full, rel, fsync=False)
                 continue
             except (OSError, ssl.SSLError, _wire.WireError) as exc:
                 state["send_error"] = exc
                 state["channel"] = None
                 channel.close()
-        digest = _images.sha256_file(full)
-        fd = os.open(full, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        files[rel] = {"sha256": digest, "size": os.path.getsize(full)}
+        files[rel] = {"sha256": _images.sha256_file(full), "size": os.path.getsize(full)}
     return files
 
 
