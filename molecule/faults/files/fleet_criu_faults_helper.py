@@ -219,6 +219,8 @@ def fault_status():
         "injected": os.path.exists(os.path.join(FAULT_DIR, "injected")),
         "waiting": os.path.exists(os.path.join(FAULT_DIR, "waiting")),
         "state_at_injection": state.split()[1] if state and len(state.split()) > 1 else None,
+        # The tracer (criu) of the target when the fault hit: 0 when it was not seized.
+        "tracer_at_injection": int(state.split("TracerPid:")[1].split()[0]) if state and "TracerPid:" in state else 0,
         "module_pid": int(module_pid) if module_pid and module_pid.isdigit() else None,
         "wrapper_pid": int(wrapper_pid) if wrapper_pid and wrapper_pid.isdigit() else None,
     }))
