@@ -42,7 +42,7 @@ from ansible_collections.fleet.criu.plugins.module_utils import (
     _wire,
 )
 from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
-from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, check_argv, find_tool
+from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, check_argv, find_tool, lazy_pipe_problem
 from ansible_collections.fleet.criu.plugins.module_utils._version import compare, parse_version
 
 STEPS = ["check_source", "check_target", "receive", "send", "restore_here", "stop_copy", "rollback", "finish", "cancel"]
@@ -186,7 +186,6 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
         if problem:
             raise MigrationError(problem + "; nothing was frozen", estimate_bytes=need)
     if params["lazy_pages"]:
-        from ansible_collections.fleet.criu.plugins.module_utils._runner import lazy_pipe_problem
         problem = lazy_pipe_problem(_proc.cap_eff(), _proc.pipe_max_size())
         if problem:
             raise MigrationError("%s: %s" % (host, problem))
