@@ -398,6 +398,38 @@ def restore_here(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[s
     return _restore.run_restore(shim, runner, _common.Stopwatch())
 
 
+# What a failed restore's result keeps of the restore module's failure facts.
+RESTORE_FAILURE_KEYS = ("error_line", "log_path", "log_tail", "pids_taken", "mismatched_files", "restore_blockers",
+                        "holder_pid")
+
+
+def restore_recorded(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], None],
+                     entry: t.Dict[str, t.Any], verify_checksums: bool,
+                     page_server: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any]]:
+    """Target: restore from images_dir and journal it; (entry, restore result).
+
+    On failure, whatever of the attempt still runs (criu or its holder) is ended; the
+    journal says "killed" once nothing does (else it stays "received"), and the
+    MigrationError raised carries target_clean accordingly.
+    """
+    jdir, key = params["journal_dir"], params["key"]
+    try:
+        fault("receiver-before-restore")
+        restored = restore_here(params, runner, warn, params["images_dir"], verify_checksums, page_server)
+    except Exception as exc:  # pylint: disable=broad-except
+        extra = getattr(exc, "extra", None) or {}
+        holder = extra.get("holder_pid")
+        clean = True if not holder or _proc.read_proc(holder) is None else kill_tree(holder, None)
+        why = getattr(exc, "msg", str(exc))
+        _journal.write(jdir, key, entry, "killed" if clean else "received", time.time(), failure=why)
+        raise MigrationError(why, target_clean=clean, **{k: v for k, v in extra.items() if k in RESTORE_FAILURE_KEYS})
+    holder = restored.get("holder_pid")
+    entry = _journal.write(jdir, key, entry, "restored", time.time(), pid=restored["pid"],
+                           start_ticks=restored.get("start_ticks"), boot_id=_proc.boot_id(),
+                           holder_pid=holder, holder_start_ticks=start_ticks_of(holder))
+    return entry, restored
+
+
 def kill_tree(pid: int, start_ticks: t.Optional[int], extra: t.Iterable[t.Mapping[str, t.Any]] = (),
               timeout: float = 10.0) -> bool:
     """SIGKILL a restored tree (root by pid and start time) and its holders (each by pid and start
@@ -539,23 +571,12 @@ def _receive_on(channel: _wire.Channel, hello: t.Mapping[str, t.Any], params: t.
             peer = peer[len("::ffff:"):]
         page_server = {"address": params.get("page_server_address") or peer, "port": params["page_server_port"]}
     try:
-        fault("receiver-before-restore")
         # Verified above as the bytes arrived (or, shared, read once): not hashed again.
-        restored = restore_here(params, runner, warn, images_dir, verify_checksums=False, page_server=page_server)
-    except (_restore.RestoreError, Exception) as exc:  # pylint: disable=broad-except
-        extra = getattr(exc, "extra", {})
-        holder = extra.get("holder_pid")
-        clean = True
-        if holder and _proc.read_proc(holder) is not None:
-            clean = kill_tree(holder, None)
-        why = getattr(exc, "msg", str(exc))
-        entry = _journal.write(jdir, key, entry, "killed" if clean else "received", time.time(), failure=why)
-        channel.send({"type": "failed", "target_clean": clean, "stage": "restore", "msg": "%s: %s" % (host, why)})
-        raise MigrationError("%s could not restore the process: %s" % (host, why), target_clean=clean, **{
-            k: v for k, v in extra.items() if k in ("error_line", "log_path", "log_tail", "pids_taken")})
-    entry = _journal.write(jdir, key, entry, "restored", time.time(), pid=restored["pid"],
-                           start_ticks=restored.get("start_ticks"), boot_id=_proc.boot_id(),
-                           holder_pid=restored.get("holder_pid"), holder_start_ticks=start_ticks_of(restored.get("holder_pid")))
+        entry, restored = restore_recorded(params, runner, warn, entry, verify_checksums=False, page_server=page_server)
+    except MigrationError as exc:
+        channel.send({"type": "failed", "target_clean": exc.extra["target_clean"], "stage": "restore",
+                      "msg": "%s: %s" % (host, exc.msg)})
+        raise MigrationError("%s could not restore the process: %s" % (host, exc.msg), **exc.extra)
     channel.send({"type": "restored", "pid": restored["pid"], "start_ticks": restored.get("start_ticks"),
                   "receive_s": round(receive_s, 3), "restore_s": restored.get("duration_s")})
     if not shared:
@@ -1068,16 +1089,7 @@ def restore_step(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[s
                 "msg": "already restored here as pid %s" % entry["pid"], "journal": journal_summary(entry)}
     entry = _journal.write(jdir, key, entry, "received", time.time(), run_id=params["run_id"], role="target",
                            images_dir=params["images_dir"])
-    try:
-        restored = restore_here(params, runner, warn, params["images_dir"], verify_checksums=True)
-    except _restore.RestoreError as exc:
-        holder = exc.extra.get("holder_pid")
-        clean = True if not holder or _proc.read_proc(holder) is None else kill_tree(holder, None)
-        _journal.write(jdir, key, entry, "killed" if clean else "received", time.time(), failure=exc.msg)
-        raise MigrationError(exc.msg, target_clean=clean, **exc.extra)
-    entry = _journal.write(jdir, key, entry, "restored", time.time(), pid=restored["pid"],
-                           start_ticks=restored.get("start_ticks"), boot_id=_proc.boot_id(),
-                           holder_pid=restored.get("holder_pid"), holder_start_ticks=start_ticks_of(restored.get("holder_pid")))
+    entry, restored = restore_recorded(params, runner, warn, entry, verify_checksums=True)
     return {"changed": True, "pid": restored["pid"], "start_ticks": restored.get("start_ticks"), "restored": restored,
             "restored_at": round(time.time(), 3),
             "journal": journal_summary(entry), "msg": restored["msg"]}
