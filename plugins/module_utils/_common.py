@@ -13,9 +13,8 @@ import time
 import typing as t
 
 from ansible_collections.fleet.criu.plugins.module_utils._criu_log import explain
-from ansible_collections.fleet.criu.plugins.module_utils._runner import LOG_LEVELS, Runner, check_argv, find_tool
+from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, check_argv, find_tool
 from ansible_collections.fleet.criu.plugins.module_utils._version import (
-    DEFAULT_FLOOR,
     INSTALL_HINT,
     Version,
     floor_message,
@@ -32,25 +31,6 @@ class ActionError(Exception):
         super().__init__(message)
         self.msg = message
         self.extra = extra
-
-
-def criu_argument_spec() -> t.Dict[str, t.Any]:
-    return {"criu_path": {"type": "path"}}
-
-
-def action_argument_spec() -> t.Dict[str, t.Any]:
-    """Options shared by dump and restore (documented in the ACTION doc fragment)."""
-    spec = criu_argument_spec()
-    spec.update({
-        "images_dir": {"type": "path", "required": True},
-        "namespaced": {"type": "bool", "default": False},
-        "extra_args": {"type": "list", "elements": "str", "default": []},
-        "log_level": {"type": "int", "choices": LOG_LEVELS, "default": 4},
-        "min_version": {"type": "str", "default": DEFAULT_FLOOR},
-        "lock_timeout": {"type": "int", "default": 30},
-        "run_check": {"type": "bool", "default": True},
-    })
-    return spec
 
 
 class CriuTools(t.NamedTuple):

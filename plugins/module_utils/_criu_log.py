@@ -18,6 +18,8 @@ import os
 import re
 import typing as t
 
+from ansible_collections.fleet.criu.plugins.module_utils import _options
+
 _LINE_RE = re.compile(
     r"^\s*(?:\((?P<ts>\d+\.\d+)\)\s*)?"
     r"(?:(?P<pid>\d+):\s+)?"
@@ -55,7 +57,8 @@ HINTS: t.List[t.Tuple[t.Pattern[str], str]] = [
     (re.compile(r"No space left on device|ENOSPC"),
      "the file system holding the images directory is full"),
     (re.compile(r"Found dangling tty|not a session leader|attached to shell terminal"),
-     "the process is attached to a terminal or is not a session leader: set shell_job: true "
+     "the process is attached to a terminal or is not a session leader: set %s: true "
+     % _options.option_for_flag("--shell-job") +
      "(or start the workload with setsid)"),
     # Measured here: Linux >= 6.16 answers EOPNOTSUPP to SO_PASSCRED (1:16) and SO_PASSSEC
     # (1:34) on inet sockets; criu 4.1.1 treats that as fatal, criu 4.2.1 does not.
@@ -68,9 +71,10 @@ HINTS: t.List[t.Tuple[t.Pattern[str], str]] = [
     (re.compile(r"Can't dump nested pid namespace|different pid namespace|pid ns", re.IGNORECASE),
      "the process lives in another PID namespace: use namespaced: true (criu-ns)"),
     (re.compile(r"Connected TCP socket|tcp.*established", re.IGNORECASE),
-     "the process has established TCP connections: set tcp_established: true"),
+     "the process has established TCP connections: set %s: true" % _options.option_for_flag("--tcp-established")),
     (re.compile(r"External socket is used|unix.*external", re.IGNORECASE),
-     "the process has a unix socket connected outside the tree: set ext_unix_sk: true or use external"),
+     "the process has a unix socket connected outside the tree: set %s: true or use %s"
+     % (_options.option_for_flag("--ext-unix-sk"), _options.option_for_flag("--external"))),
     (re.compile(r"Operation not permitted"),
      "criu needs root (or CAP_CHECKPOINT_RESTORE and friends) on this host"),
 ]

@@ -16,11 +16,9 @@ import signal
 import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _safefs, _stats
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _options, _proc, _safefs, _stats
 from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
-    MANAGE_CGROUPS_MODES,
-    NETWORK_LOCK_METHODS,
     LAZY_DUMP_READY,
     Runner,
     build_argv,
@@ -37,39 +35,10 @@ LAZY_OUTPUT = "dump.out"
 # Written by criu after the manifest while a lazy dump serves pages.
 LAZY_UNLISTED = (_images.MANIFEST_NAME, _images.DUMP_LOG, LAZY_OUTPUT, _images.STATS_DUMP)
 
-OPTION_NAMES = (
-    "leave_running", "shell_job", "tcp_established", "file_locks", "ext_unix_sk", "manage_cgroups",
-    "external", "network_lock", "ghost_limit", "link_remap", "timeout", "lazy_pages", "page_server",
-    "namespaced", "extra_args", "log_level",
-)
-
 
 def argument_spec() -> t.Dict[str, t.Any]:
-    spec = _common.action_argument_spec()
-    spec.update(
-        pid=dict(type="int"),
-        pidfile=dict(type="path"),
-        match=dict(type="str"),
-        force=dict(type="bool", default=False),
-        leave_running=dict(type="bool", default=False),
-        shell_job=dict(type="bool", default=False),
-        tcp_established=dict(type="bool", default=False),
-        file_locks=dict(type="bool", default=False),
-        ext_unix_sk=dict(type="bool", default=False),
-        manage_cgroups=dict(type="str", choices=MANAGE_CGROUPS_MODES),
-        external=dict(type="list", elements="str", default=[]),
-        network_lock=dict(type="str", choices=NETWORK_LOCK_METHODS),
-        ghost_limit=dict(type="str"),
-        link_remap=dict(type="bool", default=False),
-        timeout=dict(type="int"),
-        lazy_pages=dict(type="bool", default=False),
-        lazy_ready_timeout=dict(type="int", default=120),
-        page_server=dict(type="dict", options=dict(
-            address=dict(type="str"),
-            port=dict(type="int", required=True),
-        )),
-    )
-    return spec
+    """fleet.criu.dump's argument spec: all of it is declared in _options."""
+    return _options.argument_spec(_options.DUMP)
 
 
 class DumpError(_common.ActionError):
@@ -122,13 +91,13 @@ def resolve_target(params: t.Mapping[str, t.Any], own_chain: t.Sequence[int],
             return "pidfile", manifest["source"].get("pid"), None
         pid = read_pidfile(path)
         return "pidfile", pid, _live(pid)
-    pattern, problem = _common.compile_pattern(params["match"])
+    pattern, problem = _common.compile_pattern(params["pid_match"])
     if problem:
         raise DumpError(problem)
-    matches, roots = _proc.match(params["match"], exclude=own_chain)
+    matches, roots = _proc.match(params["pid_match"], exclude=own_chain)
     if len(roots) > 1:
         raise DumpError("match %r is ambiguous: %d process trees match (roots: %s); make the pattern select exactly "
-                        "one tree root" % (params["match"], len(roots), describe_list(roots)),
+                        "one tree root" % (params["pid_match"], len(roots), describe_list(roots)),
                         matches=[{"pid": p.pid, "ppid": p.ppid, "cmdline": p.cmdline_redacted} for p in matches])
     return "match", roots[0].pid if roots else None, roots[0] if roots else None
 
@@ -168,7 +137,8 @@ def manifest_facts(images_dir: str, manifest: t.Mapping[str, t.Any]) -> t.Dict[s
 
 
 def options_used(params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    return {name: params.get(name) for name in OPTION_NAMES}
+    """The options that shape the images, as the manifest records them."""
+    return {name: params.get(name) for name in _options.recorded(_options.DUMP)}
 
 
 def failed_log_path(images_dir: str) -> str:
@@ -307,7 +277,7 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
     live_for_decision = None if (live is None or live.state == "Z") else live
     identity = _proc.identity(live_for_decision) if live_for_decision else None
     decision = _images.dump_decision(
-        complete, mode, identity, requested_pid=requested_pid, pattern=params.get("match"),
+        complete, mode, identity, requested_pid=requested_pid, pattern=params.get("pid_match"),
         force=params["force"], current_boot_id=_proc.boot_id())
     if not decision.changed and complete is not None:
         result = manifest_facts(images_dir, complete)
@@ -316,7 +286,7 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
 
     if live is None:
         if mode == "match":
-            raise DumpError("no process matches %r (the module's own process and its ancestors excluded)" % params["match"])
+            raise DumpError("no process matches %r (the module's own process and its ancestors excluded)" % params["pid_match"])
         raise DumpError("no process with pid %s%s" % (requested_pid, " (from pidfile %s)" % params["pidfile"] if mode == "pidfile" else ""))
     validate_target(live, own_chain)
     if not params["namespaced"] and _proc.same_pid_namespace(live.pid) is False:
@@ -354,7 +324,7 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
         "cmdline": live.cmdline_str,
         "comm": live.comm,
         "pidfile": params.get("pidfile"),
-        "match": params.get("match"),
+        "match": params.get("pid_match"),
         "tree": _proc.tree_facts(tree),
     }
     tmp = _images.make_temp_sibling(images_dir)

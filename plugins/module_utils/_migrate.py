@@ -36,6 +36,7 @@ from ansible_collections.fleet.criu.plugins.module_utils import (
     _dump,
     _images,
     _journal,
+    _options,
     _proc,
     _restore,
     _safefs,
@@ -147,7 +148,7 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
     jdir = params["journal_dir"]
     entry = _journal.read(jdir, params["key"])
     own_chain = _proc.ancestors(os.getpid())
-    select = {"pid": params.get("pid"), "pidfile": params.get("pidfile"), "match": params.get("match")}
+    select = {"pid": params.get("pid"), "pidfile": params.get("pidfile"), "pid_match": params.get("pid_match")}
     try:
         _mode, pid, live = _dump.resolve_target(select, own_chain, None)
     except _dump.DumpError as exc:
@@ -167,7 +168,7 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
     }
     if not running:
         if entry is None:
-            what = ("no process matches %r" % params["match"]) if params.get("match") else "no process with pid %s" % pid
+            what = ("no process matches %r" % params["pid_match"]) if params.get("pid_match") else "no process with pid %s" % pid
             raise MigrationError("%s: %s, and no unfinished migration of it is journaled here; nothing was touched"
                                  % (host, what))
         return result
@@ -363,24 +364,22 @@ def stop_receiver(entry: t.Optional[t.Mapping[str, t.Any]]) -> None:
 
 def restore_params(params: t.Mapping[str, t.Any], images_dir: str, verify_checksums: bool,
                    page_server: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-    out = defaults(_restore.argument_spec())
+    """fleet.criu.restore's params for this migration: the options both modules have, and these."""
+    out = _options.defaults(_options.RESTORE)
+    out.update(_options.carry(params, _options.MIGRATION, _options.RESTORE))
     out.update(
-        images_dir=images_dir, criu_path=params.get("criu_path"), min_version=params["min_version"],
-        namespaced=params["namespaced"], shell_job=params["shell_job"], tcp_established=params["tcp_established"],
-        file_locks=params["file_locks"], extra_args=list(params["restore_extra_args"]),
-        pid_wait_timeout=params["pid_wait_timeout"], verify_checksums=verify_checksums, run_check=False,
-        lazy_pages=bool(page_server), page_server=dict(page_server) if page_server else None,
+        images_dir=images_dir, extra_args=list(params["restore_extra_args"]), verify_checksums=verify_checksums,
+        run_check=False, lazy_pages=bool(page_server), page_server=dict(page_server) if page_server else None,
     )
     return out
 
 
 def dump_params(params: t.Mapping[str, t.Any], images_dir: str, page_server: t.Optional[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
-    out = defaults(_dump.argument_spec())
+    """fleet.criu.dump's params for this migration: the options both modules have, and these."""
+    out = _options.defaults(_options.DUMP)
+    out.update(_options.carry(params, _options.MIGRATION, _options.DUMP))
     out.update(
-        images_dir=images_dir, criu_path=params.get("criu_path"), min_version=params["min_version"],
-        namespaced=params["namespaced"], shell_job=params["shell_job"], tcp_established=params["tcp_established"],
-        file_locks=params["file_locks"], extra_args=list(params["dump_extra_args"]),
-        pid=params.get("pid"), pidfile=params.get("pidfile"), match=params.get("match"),
+        images_dir=images_dir, extra_args=list(params["dump_extra_args"]),
         # check_source ran criu check moments ago; the freeze should not wait for it again.
         run_check=False, lazy_pages=bool(page_server), page_server=dict(page_server) if page_server else None,
     )
@@ -1025,8 +1024,8 @@ def input_problem(params: t.Mapping[str, t.Any]) -> t.Optional[str]:
             if problem:
                 return "%s: %s" % (name, problem)
     if step in ("check_source", "send") and params.get("plan") != "send" and not any(
-            params.get(k) for k in ("pid", "pidfile", "match")):
-        return "step %s needs one of pid, pidfile, match" % step
+            params.get(k) for k in ("pid", "pidfile", "pid_match")):
+        return "step %s needs one of pid, pidfile, pid_match" % step
     if step == "send" and params["transport"] != "files" and not (params.get("channel") or {}).get("fingerprint"):
         return "step send with transport %s needs channel (address, port, fingerprint, token)" % params["transport"]
     if step == "receive" and not (params.get("channel") or {}).get("token"):

@@ -18,10 +18,9 @@ import signal
 import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _proc, _safefs, _stats
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _options, _proc, _safefs, _stats
 from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
-    MANAGE_CGROUPS_MODES,
     Runner,
     build_argv,
     managed_args_problem,
@@ -38,30 +37,8 @@ LAZY_OUTPUT = "lazy-pages.out"
 
 
 def argument_spec() -> t.Dict[str, t.Any]:
-    spec = _common.action_argument_spec()
-    spec.update(
-        detached=dict(type="bool", default=True),
-        pidfile=dict(type="path"),
-        shell_job=dict(type="bool", default=False),
-        restore_sibling=dict(type="bool", default=False),
-        inherit_fd=dict(type="list", elements="str", default=[]),
-        tcp_established=dict(type="bool", default=False),
-        file_locks=dict(type="bool", default=False),
-        ext_unix_sk=dict(type="bool", default=False),
-        manage_cgroups=dict(type="str", choices=MANAGE_CGROUPS_MODES),
-        external=dict(type="list", elements="str", default=[]),
-        root=dict(type="path"),
-        pid_wait_timeout=dict(type="int", default=10),
-        restore_timeout=dict(type="int", default=60),
-        verify_checksums=dict(type="bool", default=True),
-        lazy_pages=dict(type="bool", default=False),
-        page_server=dict(type="dict", options=dict(
-            address=dict(type="str", required=True),
-            port=dict(type="int", required=True),
-        )),
-        lazy_ready_timeout=dict(type="int", default=30),
-    )
-    return spec
+    """fleet.criu.restore's argument spec: all of it is declared in _options."""
+    return _options.argument_spec(_options.RESTORE)
 
 
 class RestoreError(_common.ActionError):
@@ -294,9 +271,9 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
     except Exception as exc:  # pylint: disable=broad-except
         module.warn("pid %d runs, but its restore record could not be written (%s): a second run would not know "
                     "it and could restore it again" % (pid, exc))
-    if params.get("pidfile"):
+    if params.get("write_pidfile"):
         try:
-            _safefs.write_private(params["pidfile"], ("%d\n" % pid).encode())
+            _safefs.write_private(params["write_pidfile"], ("%d\n" % pid).encode())
         except _safefs.SafeFsError as exc:
             module.warn("pid %d runs, but the pidfile was not written: %s" % (pid, exc.msg))
     return {

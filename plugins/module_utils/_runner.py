@@ -17,39 +17,17 @@ import socket
 import subprocess
 import typing as t
 
+from ansible_collections.fleet.criu.plugins.module_utils import _options
 from ansible_collections.fleet.criu.plugins.module_utils._version import (
     Version,
     parse_version,
 )
 
-# The kinds of entries in FLAG_TABLE:
-#   bool   - flag present when the option is true
-#   value  - flag followed by the option's value as a separate argv item
-#   joined - "flag=value" in one argv item (criu options with an optional
-#            argument, such as --manage-cgroups, need the '=' form)
-#   list   - flag repeated once per list element
-FLAG_TABLE: t.Dict[str, t.Dict[str, t.Any]] = {
-    "leave_running": {"kind": "bool", "flag": "--leave-running", "actions": ("dump",)},
-    "shell_job": {"kind": "bool", "flag": "--shell-job", "actions": ("dump", "restore")},
-    "tcp_established": {"kind": "bool", "flag": "--tcp-established", "actions": ("dump", "restore")},
-    "file_locks": {"kind": "bool", "flag": "--file-locks", "actions": ("dump", "restore")},
-    "ext_unix_sk": {"kind": "bool", "flag": "--ext-unix-sk", "actions": ("dump", "restore")},
-    "link_remap": {"kind": "bool", "flag": "--link-remap", "actions": ("dump",)},
-    "lazy_pages": {"kind": "bool", "flag": "--lazy-pages", "actions": ("dump", "restore")},
-    "restore_sibling": {"kind": "bool", "flag": "--restore-sibling", "actions": ("restore",)},
-    "detached": {"kind": "bool", "flag": "--restore-detached", "actions": ("restore",)},
-    "manage_cgroups": {"kind": "joined", "flag": "--manage-cgroups", "actions": ("dump", "restore")},
-    "network_lock": {"kind": "value", "flag": "--network-lock", "actions": ("dump", "restore")},
-    "ghost_limit": {"kind": "value", "flag": "--ghost-limit", "actions": ("dump",)},
-    "timeout": {"kind": "value", "flag": "--timeout", "actions": ("dump",)},
-    "root": {"kind": "value", "flag": "--root", "actions": ("restore",)},
-    "external": {"kind": "list", "flag": "--external", "actions": ("dump", "restore")},
-    "inherit_fd": {"kind": "list", "flag": "--inherit-fd", "actions": ("restore",)},
-}
-
-MANAGE_CGROUPS_MODES = ["none", "props", "soft", "full", "strict", "ignore"]
-NETWORK_LOCK_METHODS = ["iptables", "nftables", "skip"]
-LOG_LEVELS = [0, 1, 2, 3, 4]
+# option name -> {kind, flag, actions}, built from the one declaration of each option
+# (_options.OPTIONS). Kinds: bool (flag when true), value (flag, then the value as its
+# own argv item), joined ("flag=value": criu options with an optional argument, such as
+# --manage-cgroups, need it), list (flag once per element).
+FLAG_TABLE: t.Dict[str, t.Dict[str, t.Any]] = _options.flag_table()
 
 RunFunc = t.Callable[..., t.Tuple[int, str, str]]
 
@@ -108,7 +86,7 @@ def page_server_flags(action: str, lazy_pages: bool, page_server: t.Optional[t.M
 # None, what to use instead). A module option named here is the way to set it.
 _MODULE_SETS = "the module sets it itself"
 MANAGED_ARGS: t.Dict[str, t.Tuple[t.Optional[str], str]] = {
-    "tree": ("t", "the module sets it from pid, pidfile or match, after refusing pid 1, its own process and "
+    "tree": ("t", "the module sets it from pid, pidfile or pid_match, after refusing pid 1, its own process and "
                   "kernel threads"),
     "images-dir": ("D", "use images_dir (the module dumps into a temporary sibling and checks the manifest)"),
     "work-dir": ("W", "the module keeps criu's work files with the images"),
@@ -116,35 +94,21 @@ MANAGED_ARGS: t.Dict[str, t.Tuple[t.Optional[str], str]] = {
     "log-pid": (None, "the module reads one log file"),
     "verbosity": ("v", "use log_level"),
     "display-stats": (None, _MODULE_SETS),
-    "pidfile": (None, "the restore module writes the pidfile (option pidfile for a copy)"),
+    "pidfile": (None, "the restore module writes the pidfile (option write_pidfile for a copy)"),
     "action-script": (None, "it runs a command as root at every criu stage; not supported"),
     "exec-cmd": (None, "it replaces the restore's own supervision; not supported"),
     "config": (None, "a config file could set any option the module manages"),
     "stream": (None, "the module keeps images in images_dir, where it checksums them"),
     "criu-binary": (None, "use namespaced and criu_path"),
-    "restore-detached": ("d", "use detached"),
-    "restore-sibling": ("S", "use restore_sibling"),
-    "leave-running": ("R", "use leave_running"),
     "leave-stopped": ("s", "the module never leaves the process stopped (it checks the process afterwards)"),
-    "lazy-pages": (None, "use lazy_pages"),
     "page-server": (None, "use page_server"),
     "address": (None, "use page_server.address"),
     "port": (None, "use page_server.port"),
-    "root": ("r", "use root"),
-    "shell-job": ("j", "use shell_job"),
-    "tcp-established": (None, "use tcp_established"),
-    "file-locks": ("l", "use file_locks"),
-    "ext-unix-sk": ("x", "use ext_unix_sk"),
-    "link-remap": (None, "use link_remap"),
-    "manage-cgroups": (None, "use manage_cgroups"),
-    "network-lock": (None, "use network_lock"),
-    "ghost-limit": (None, "use ghost_limit"),
-    "timeout": (None, "use timeout"),
-    "external": (None, "use external"),
-    "inherit-fd": (None, "use inherit_fd"),
     "version": ("V", "criu would print its version and exit 0 without doing anything"),
     "help": ("h", "criu would print its help and exit 0 without doing anything"),
 }
+# Every criu flag a module option sets: "use <option>".
+MANAGED_ARGS.update(_options.managed_flags())
 _SHORT_MANAGED = {short: name for name, (short, _why) in MANAGED_ARGS.items() if short}
 # criu's short options that take the rest of the item (or the next item) as their value.
 _SHORT_WITH_VALUE = set("tDorJWLMvx")

@@ -12,7 +12,7 @@ short_description: Checkpoint one process tree with CRIU
 version_added: 0.1.0
 description:
   - Checkpoints (C(criu dump)) the process tree rooted at one process into O(images_dir).
-  - The target is given by O(pid), by O(pidfile), or by O(match), a regular expression searched in
+  - The target is given by O(pid), by O(pidfile), or by O(pid_match), a regular expression searched in
     each process's full command line that must select exactly one tree root.
   - The dump goes into a temporary sibling directory C(<parent>/.<basename>.fleet-criu-tmp-<random>);
     the manifest C(fleet-criu-manifest.json) (sha256 and size of every file, the source's host, pid,
@@ -27,8 +27,7 @@ description:
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
-  - fleet.criu.criu
-  - fleet.criu.criu.action
+  - fleet.criu.criu.dump
   - fleet.criu.criu.attributes
 attributes:
   check_mode:
@@ -39,127 +38,6 @@ attributes:
     support: none
   idempotent:
     support: full
-options:
-  pid:
-    description:
-      - PID (as seen from the host) of the root of the process tree to dump.
-      - Mutually exclusive with O(pidfile) and O(match).
-    type: int
-  pidfile:
-    description:
-      - File holding the PID of the tree's root.
-      - Mutually exclusive with O(pid) and O(match).
-    type: path
-  match:
-    description:
-      - Python regular expression searched (C(re.search)) in each process's command line,
-        its arguments joined by spaces.
-      - The module's own process and its ancestors never match. Among the matches, the tree roots
-        are those whose parent is not a match; exactly one root is required, otherwise the module
-        fails listing what matched.
-      - Mutually exclusive with O(pid) and O(pidfile).
-    type: str
-  force:
-    description:
-      - Dump even when O(images_dir) already holds a complete dump of the same process.
-    type: bool
-    default: false
-  leave_running:
-    description:
-      - Leave the process running after the dump (C(--leave-running)). By default criu kills it.
-    type: bool
-    default: false
-  shell_job:
-    description:
-      - The tree is a shell job attached to a terminal (C(--shell-job)).
-    type: bool
-    default: false
-  tcp_established:
-    description:
-      - Checkpoint established TCP connections (C(--tcp-established)).
-    type: bool
-    default: false
-  file_locks:
-    description:
-      - Checkpoint file locks (C(--file-locks)).
-    type: bool
-    default: false
-  ext_unix_sk:
-    description:
-      - Allow unix sockets connected outside the tree (C(--ext-unix-sk)).
-    type: bool
-    default: false
-  manage_cgroups:
-    description:
-      - How criu handles the tree's cgroups (C(--manage-cgroups=MODE)). Unset leaves criu's default.
-    type: str
-    choices: [none, props, soft, full, strict, ignore]
-  external:
-    description:
-      - External resources, each passed as C(--external ITEM) (for example C(tty[88:1]), C(mnt[/data]:data)).
-    type: list
-    elements: str
-    default: []
-  network_lock:
-    description:
-      - How criu locks the network during the dump (C(--network-lock METHOD)).
-    type: str
-    choices: [iptables, nftables, skip]
-  ghost_limit:
-    description:
-      - Largest deleted-but-open file to carry in the images (C(--ghost-limit)), bytes with an optional
-        C(K), C(M) or C(G) suffix.
-    type: str
-  link_remap:
-    description:
-      - Allow criu to link unlinked files back (C(--link-remap)).
-    type: bool
-    default: false
-  timeout:
-    description:
-      - Seconds criu may spend collecting (freezing) the tasks (C(--timeout)).
-    type: int
-  lazy_pages:
-    description:
-      - Post-copy migration (C(--lazy-pages)); the dump leaves memory pages out of the images and serves
-        them itself on O(page_server) (address and port) until the restoring side's C(criu lazy-pages)
-        has fetched them all, so the dump blocks until then.
-      - Requires userfaultfd on the restoring host (see M(fleet.criu.host_info), feature C(uffd-noncoop)).
-      - The module starts that criu dump in the background (a session of its own) and returns once criu has
-        written every non-memory image and its page server listens (its log says so), with
-        RV(lazy_pages_server). The tree stays frozen on this host until the restoring side has fetched all
-        pages; then criu kills it and exits. If the transfer fails, criu unfreezes the tree here instead.
-      - The manifest records C(lazy_pages) and lists only the files present when it is written; C(dump.log),
-        C(dump.out) and C(stats-dump), which criu goes on writing while it serves pages, are not listed.
-        The memory pages are never in O(images_dir), so these images cannot be restored again once the
-        dump has exited.
-      - criu's page server needs 4 MiB pipes. Without C(CAP_SYS_RESOURCE) the module refuses (before freezing
-        anything) when C(fs.pipe-max-size) is smaller.
-    type: bool
-    default: false
-  lazy_ready_timeout:
-    description:
-      - With O(lazy_pages=true), seconds to wait for the background criu dump to serve pages.
-        On timeout that criu is stopped and the module fails.
-    type: int
-    default: 120
-  page_server:
-    description:
-      - Address and port for O(lazy_pages) (C(--address), C(--port)); without O(lazy_pages), the dump
-        sends its pages to a C(criu page-server) listening there (C(--page-server)) and the local images
-        hold no memory pages.
-    type: dict
-    suboptions:
-      address:
-        description:
-          - Address to listen on (lazy pages) or connect to (page server).
-          - criu itself takes IP addresses only; with O(lazy_pages=true) a host name is resolved here first
-            (IPv4 preferred).
-        type: str
-      port:
-        description: TCP port.
-        type: int
-        required: true
 notes:
   - Pre-copy migration is refused before anything is frozen when the kernel cannot track dirty memory.
     When O(extra_args) holds C(--track-mem) or C(--prev-images-dir), the module runs
@@ -181,7 +59,7 @@ seealso:
 EXAMPLES = r"""
 - name: Checkpoint a batch job found by its command line
   fleet.criu.dump:
-    match: 'python3 /opt/jobs/crunch\.py'
+    pid_match: 'python3 /opt/jobs/crunch\.py'
     images_dir: /var/lib/fleet-criu/crunch
 
 - name: Checkpoint a shell job on a pty, leaving it running, through criu-ns
@@ -202,7 +80,7 @@ EXAMPLES = r"""
     pid: 4242
     images_dir: /var/lib/fleet-criu/job
     force: true
-    tcp_established: true
+    file_locks: true
     manage_cgroups: soft
     external:
       - "mnt[/data]:data"
@@ -327,8 +205,8 @@ from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("pid", "pidfile", "match")],
-        required_one_of=[("pid", "pidfile", "match")],
+        mutually_exclusive=[("pid", "pidfile", "pid_match")],
+        required_one_of=[("pid", "pidfile", "pid_match")],
         supports_check_mode=True,
     )
     stopwatch = _common.Stopwatch()

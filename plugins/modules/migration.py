@@ -38,7 +38,7 @@ description:
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
-  - fleet.criu.criu
+  - fleet.criu.criu.migration
   - fleet.criu.criu.attributes
 attributes:
   check_mode:
@@ -85,45 +85,6 @@ options:
     description: Root-only directory of this host's migration journals.
     type: path
     default: /var/lib/fleet-criu/journal
-  pid:
-    description: PID of the tree's root on the source. One of O(pid), O(pidfile), O(match) for the source steps.
-    type: int
-  pidfile:
-    description: File holding the PID of the tree's root on the source.
-    type: path
-  match:
-    description: Regular expression selecting exactly one tree root by its command line (see M(fleet.criu.dump)).
-    type: str
-  shell_job:
-    description: The tree is a shell job on a terminal (C(--shell-job)).
-    type: bool
-    default: false
-  namespaced:
-    description: Dump and restore through C(criu-ns); the PIDs need not be free on the target.
-    type: bool
-    default: false
-  tcp_established:
-    description: Checkpoint and restore established TCP connections.
-    type: bool
-    default: false
-  file_locks:
-    description: Checkpoint and restore file locks.
-    type: bool
-    default: false
-  dump_extra_args:
-    description: Extra criu dump arguments (see M(fleet.criu.dump) O(fleet.criu.dump#module:extra_args)).
-    type: list
-    elements: str
-    default: []
-  restore_extra_args:
-    description: Extra criu restore arguments (see M(fleet.criu.restore) O(fleet.criu.restore#module:extra_args)).
-    type: list
-    elements: str
-    default: []
-  pid_wait_timeout:
-    description: Seconds the target waits for the image's PIDs to be free before it restores.
-    type: int
-    default: 10
   lazy_pages:
     description:
       - Post-copy migration. The source's criu serves the memory pages itself (on O(page_server_port));
@@ -202,10 +163,6 @@ options:
     type: str
     choices: [delete, keep]
     default: delete
-  min_version:
-    description: The lowest acceptable criu version.
-    type: str
-    default: "3.18"
 notes:
   - Run as root. The journal directory and the images are root-only (0700 directories, 0600 files).
   - The stream transport needs the C(openssl) command on the target (to make the certificate) and TCP from
@@ -490,29 +447,21 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleet.criu.plugins.module_utils import _migrate
+from ansible_collections.fleet.criu.plugins.module_utils import _migrate, _options
 
 
 def argument_spec() -> t.Dict[str, t.Any]:
-    return dict(
+    """The table's options (process selector, criu options, ...) plus the steps' own."""
+    return _options.argument_spec(
+        _options.MIGRATION,
         step=dict(type="str", required=True, choices=_migrate.STEPS),
         key=dict(type="str", required=True, no_log=False),
         run_id=dict(type="str"),
         host=dict(type="str"),
         role=dict(type="str", choices=["source", "target"], default="source"),
-        images_root=dict(type="path", default="/var/lib/fleet-criu/images"),
+        images_root=dict(type="path", default=_options.DEFAULT_IMAGES_ROOT),
         images_dir=dict(type="path"),
         journal_dir=dict(type="path", default="/var/lib/fleet-criu/journal"),
-        pid=dict(type="int"),
-        pidfile=dict(type="path"),
-        match=dict(type="str"),
-        shell_job=dict(type="bool", default=False),
-        namespaced=dict(type="bool", default=False),
-        tcp_established=dict(type="bool", default=False),
-        file_locks=dict(type="bool", default=False),
-        dump_extra_args=dict(type="list", elements="str", default=[]),
-        restore_extra_args=dict(type="list", elements="str", default=[]),
-        pid_wait_timeout=dict(type="int", default=10),
         lazy_pages=dict(type="bool", default=False),
         page_server_address=dict(type="str"),
         page_server_port=dict(type="int", default=27027),
@@ -532,14 +481,12 @@ def argument_spec() -> t.Dict[str, t.Any]:
         target_confirmed_gone=dict(type="bool", default=False),
         failure=dict(type="str"),
         source_images=dict(type="str", choices=["delete", "keep"], default="delete"),
-        min_version=dict(type="str", default="3.18"),
-        criu_path=dict(type="path"),
     )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("pid", "pidfile", "match")])
+                           mutually_exclusive=[("pid", "pidfile", "pid_match")])
     try:
         result = _migrate.run_step(module)
     except _migrate.MigrationError as exc:

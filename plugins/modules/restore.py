@@ -23,8 +23,7 @@ description:
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
-  - fleet.criu.criu
-  - fleet.criu.criu.action
+  - fleet.criu.criu.restore
   - fleet.criu.criu.attributes
 attributes:
   check_mode:
@@ -35,113 +34,6 @@ attributes:
     support: none
   idempotent:
     support: full
-options:
-  detached:
-    description:
-      - C(true) runs C(criu restore --restore-detached); criu exits once the tree runs, and the tree is
-        re-parented to init (or the nearest subreaper).
-      - C(false) starts criu in the background in a session of its own, without C(--restore-detached);
-        criu stays the parent of the restored tree until it exits; the module returns once the tree runs.
-      - O(shell_job=true) and O(namespaced=true) always behave as C(false) (see the notes).
-    type: bool
-    default: true
-  pidfile:
-    description:
-      - Also write the restored root's PID (as seen from the host) to this file (mode 0600).
-      - The module itself always has criu write C(restore.pid) in O(images_dir).
-    type: path
-  shell_job:
-    description:
-      - Restore a shell job (C(--shell-job)); the tree is restored onto a terminal. See the notes
-        for the pty holder that keeps that terminal alive after the module returns.
-    type: bool
-    default: false
-  restore_sibling:
-    description:
-      - Restore the root task as a sibling of criu (C(--restore-sibling)). Not supported with O(namespaced=true).
-    type: bool
-    default: false
-  inherit_fd:
-    description:
-      - File descriptors the tree inherits, each passed as C(--inherit-fd ITEM) (for example C(fd[1]:pipe:[12345])).
-    type: list
-    elements: str
-    default: []
-  tcp_established:
-    description:
-      - Restore established TCP connections (C(--tcp-established)); the dump must have used it too.
-    type: bool
-    default: false
-  file_locks:
-    description:
-      - Restore file locks (C(--file-locks)); the dump must have used it too.
-    type: bool
-    default: false
-  ext_unix_sk:
-    description:
-      - Allow external unix sockets (C(--ext-unix-sk)); the dump must have used it too.
-    type: bool
-    default: false
-  manage_cgroups:
-    description:
-      - How criu handles cgroups (C(--manage-cgroups=MODE)). Unset leaves criu's default.
-    type: str
-    choices: [none, props, soft, full, strict, ignore]
-  external:
-    description:
-      - External resources, each passed as C(--external ITEM) (for example C(veth[eth0]:veth101@br0)).
-    type: list
-    elements: str
-    default: []
-  root:
-    description:
-      - Root file system to restore into (C(--root)), for trees dumped in a mount namespace.
-    type: path
-  pid_wait_timeout:
-    description:
-      - Seconds to wait for the image's PIDs to be free on this host (a just-dumped task may not be reaped yet).
-        Ignored with O(namespaced=true).
-    type: int
-    default: 10
-  restore_timeout:
-    description:
-      - When criu runs in the background (O(detached=false), O(shell_job=true) or O(namespaced=true)),
-        seconds to wait for the restored tree to appear.
-    type: int
-    default: 60
-  lazy_pages:
-    description:
-      - Post-copy restore of a dump made with O(fleet.criu.dump#module:lazy_pages=true), whose memory pages are
-        not in O(images_dir) but served by that dump's page server on the source host (O(page_server)).
-      - The module first starts C(criu lazy-pages --page-server) in the background (a session of its own; it
-        fetches the pages and exits once all are here, RV(lazy_pages_daemon_pid)), then C(criu restore --lazy-pages).
-      - Needs userfaultfd here (M(fleet.criu.host_info) feature C(uffd_noncoop)). Not supported with
-        O(shell_job=true) or O(namespaced=true).
-    type: bool
-    default: false
-  page_server:
-    description:
-      - With O(lazy_pages=true), where the source's lazy dump serves the pages (the source host's address).
-    type: dict
-    suboptions:
-      address:
-        description: Address (or host name) of the source's page server.
-        type: str
-        required: true
-      port:
-        description: Its TCP port.
-        type: int
-        required: true
-  lazy_ready_timeout:
-    description:
-      - With O(lazy_pages=true), seconds to wait for C(criu lazy-pages) to be ready.
-    type: int
-    default: 30
-  verify_checksums:
-    description:
-      - Verify every image file's sha256 against the manifest before restoring (sizes are always checked).
-    type: bool
-    default: true
 notes:
   - Run as root. CRIU's log is C(restore.log) in O(images_dir) (RV(log_path)); criu also writes
     C(stats-restore) and C(restore.pid) there, and the module C(fleet-criu-restore.json) (and, for background runs,
@@ -176,13 +68,13 @@ EXAMPLES = r"""
     images_dir: /var/lib/fleet-criu/game
     shell_job: true
     namespaced: true
-    pidfile: /run/game.pid
+    write_pidfile: /run/game.pid
 
 - name: Give the dumped task more time to be reaped before restoring with its old PIDs
   fleet.criu.restore:
     images_dir: /var/lib/fleet-criu/job
     pid_wait_timeout: 30
-    tcp_established: true
+    file_locks: true
 """
 
 RETURN = r"""

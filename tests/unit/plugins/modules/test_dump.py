@@ -155,7 +155,7 @@ def test_match_ambiguous_lists_matches(tmp_path, criu_bin, monkeypatch, capsys):
     tag = "fleet-criu-unit-%d" % os.getpid()
     procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", tag]) for _index in range(2)]
     try:
-        result = run_module(dump, {"match": tag, "images_dir": str(tmp_path / "j"), "criu_path": criu_bin},
+        result = run_module(dump, {"pid_match": tag, "images_dir": str(tmp_path / "j"), "criu_path": criu_bin},
                             FakeCriu(), monkeypatch, capsys)
         assert result["failed"] and "ambiguous" in result["msg"]
         for proc in procs:
