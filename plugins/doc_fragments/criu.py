@@ -1014,6 +1014,40 @@ options:
       be reaped yet). Ignored with O(namespaced=true).
     type: int
     default: 10
+  journal_dir:
+    description:
+    - Root-only directory of this host's migration journals.
+    type: path
+    default: /var/lib/fleet-criu/journal
+  receive_timeout:
+    description:
+    - Seconds the receiver waits for the source to connect.
+    type: int
+    default: 300
+  page_server_address:
+    description:
+    - With O(lazy_pages=true), the address the target fetches pages from; by default the address the source's
+      connection came from. On the source, the address its page server listens on (all by default).
+    type: str
+  page_server_port:
+    description:
+    - With O(lazy_pages=true), the page server's TCP port.
+    type: int
+    default: 27027
+  lazy_pages_timeout:
+    description:
+    - With O(lazy_pages=true), seconds C(send) waits for every page to move.
+    type: int
+    default: 600
+  source_images:
+    description:
+    - With O(step=finish) on the source, whether to C(delete) or C(keep) the source's images once the
+      target runs the process.
+    type: str
+    choices:
+    - delete
+    - keep
+    default: delete
   dump_extra_args:
     description:
     - Extra criu dump arguments (see O(fleet.criu.dump#module:extra_args), which refuses the same options).

@@ -330,6 +330,38 @@ OPTIONS: t.Tuple[Option, ...] = (
         ("Verify every image file's sha256 against the manifest (sizes are always checked).",),
     ),
     Option(
+        "journal_dir", (MIGRATION,), {"type": "path", "default": "/var/lib/fleet-criu/journal"},
+        ("Root-only directory of this host's migration journals.",),
+        playbooks=("migrate",),
+    ),
+    Option(
+        "receive_timeout", (MIGRATION,), {"type": "int", "default": 300},
+        ("Seconds the receiver waits for the source to connect.",),
+        playbooks=("migrate",),
+    ),
+    Option(
+        "page_server_address", (MIGRATION,), {"type": "str"},
+        ("With O(lazy_pages=true), the address the target fetches pages from; by default the address the "
+         "source's connection came from. On the source, the address its page server listens on (all by default).",),
+        playbooks=("migrate",),
+    ),
+    Option(
+        "page_server_port", (MIGRATION,), {"type": "int", "default": 27027},
+        ("With O(lazy_pages=true), the page server's TCP port.",),
+        playbooks=("migrate",),
+    ),
+    Option(
+        "lazy_pages_timeout", (MIGRATION,), {"type": "int", "default": 600},
+        ("With O(lazy_pages=true), seconds C(send) waits for every page to move.",),
+        playbooks=("migrate",),
+    ),
+    Option(
+        "source_images", (MIGRATION,), {"type": "str", "choices": ["delete", "keep"], "default": "delete"},
+        ("With O(step=finish) on the source, whether to C(delete) or C(keep) the source's images once the "
+         "target runs the process.",),
+        playbooks=("migrate",),
+    ),
+    Option(
         "dump_extra_args", (MIGRATION,), {"type": "list", "elements": "str", "default": []},
         ("Extra criu dump arguments (see O(fleet.criu.dump#module:extra_args), which refuses the same options).",),
         playbooks=("migrate",),

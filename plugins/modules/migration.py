@@ -81,10 +81,6 @@ options:
   images_dir:
     description: The run's images directory on this host (all steps but C(check_source), which returns it).
     type: path
-  journal_dir:
-    description: Root-only directory of this host's migration journals.
-    type: path
-    default: /var/lib/fleet-criu/journal
   lazy_pages:
     description:
       - Post-copy migration. The source's criu serves the memory pages itself (on O(page_server_port));
@@ -93,19 +89,6 @@ options:
         frozen tree on the source run on).
     type: bool
     default: false
-  page_server_address:
-    description:
-      - With O(lazy_pages=true), the address the target fetches pages from; by default the address the
-        source's connection came from. On the source, the address its page server listens on (all by default).
-    type: str
-  page_server_port:
-    description: With O(lazy_pages=true), the page server's TCP port.
-    type: int
-    default: 27027
-  lazy_pages_timeout:
-    description: With O(lazy_pages=true), seconds C(send) waits for every page to move.
-    type: int
-    default: 600
   transport:
     description:
       - How the images reach the target. C(stream) sends them over TLS from the source straight to the
@@ -139,10 +122,6 @@ options:
   source_facts:
     description: With O(step=check_target), the result of C(check_source) on the source.
     type: dict
-  receive_timeout:
-    description: Seconds the receiver waits for the source to connect.
-    type: int
-    default: 300
   connect_timeout:
     description: Seconds C(send) keeps trying to reach the receiver (before anything is frozen).
     type: int
@@ -158,11 +137,6 @@ options:
   failure:
     description: With O(step=rollback), why the migration is rolled back (recorded in the journal and the result).
     type: str
-  source_images:
-    description: With O(step=finish) on the source, whether to C(delete) or C(keep) the source's images.
-    type: str
-    choices: [delete, keep]
-    default: delete
 notes:
   - Run as root. The journal directory and the images are root-only (0700 directories, 0600 files).
   - The stream transport needs the C(openssl) command on the target (to make the certificate) and TCP from
@@ -461,11 +435,7 @@ def argument_spec() -> t.Dict[str, t.Any]:
         role=dict(type="str", choices=["source", "target"], default="source"),
         images_root=dict(type="path", default=_options.DEFAULT_IMAGES_ROOT),
         images_dir=dict(type="path"),
-        journal_dir=dict(type="path", default="/var/lib/fleet-criu/journal"),
         lazy_pages=dict(type="bool", default=False),
-        page_server_address=dict(type="str"),
-        page_server_port=dict(type="int", default=27027),
-        lazy_pages_timeout=dict(type="int", default=600),
         transport=dict(type="str", choices=_migrate.TRANSPORTS, default="stream"),
         channel=dict(type="dict", options=dict(
             address=dict(type="str"),
@@ -475,12 +445,10 @@ def argument_spec() -> t.Dict[str, t.Any]:
         )),
         plan=dict(type="str", default="fresh"),
         source_facts=dict(type="dict"),
-        receive_timeout=dict(type="int", default=300),
         connect_timeout=dict(type="int", default=60),
         io_timeout=dict(type="int", default=120),
         target_confirmed_gone=dict(type="bool", default=False),
         failure=dict(type="str"),
-        source_images=dict(type="str", choices=["delete", "keep"], default="delete"),
     )
 
 

@@ -27,6 +27,9 @@ import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.fleet.criu.plugins.module_utils import _options
+from ansible_collections.fleet.criu.plugins.modules import migration
+
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOKS = ("checkpoint", "restore", "migrate", "upgrade")
 DOCS = ROOT / "docs" / "playbooks.md"
@@ -35,10 +38,20 @@ TYPES = {"str", "bool", "int", "float", "list", "dict", "path", "raw"}
 CONDITIONAL_KEYS = {"when", "that", "failed_when", "changed_when", "until"}
 
 
-def load_spec(name):
+def load_own_spec(name):
+    """The variables the playbook's spec file declares itself."""
     data = yaml.safe_load((ROOT / "playbooks" / "vars" / f"{name}_argument_spec.yml").read_text())
     assert list(data) == [f"{name}_argument_spec"], f"{name}: the spec file defines exactly {name}_argument_spec"
     return data[f"{name}_argument_spec"]
+
+
+def load_spec(name):
+    """The spec the first play validates with: its file plus the options the table exposes to it."""
+    spec = dict(load_own_spec(name))
+    table = _options.playbook_argument_spec(name)
+    assert not set(spec) & set(table), f"{name}: declared in the spec file and in _options: {set(spec) & set(table)}"
+    spec.update(table)
+    return spec
 
 
 def load_playbook(name):
@@ -202,7 +215,98 @@ def test_the_first_play_validates_with_its_spec():
         assert first["hosts"] == "localhost"
         assert first["vars_files"] == [f"vars/{name}_argument_spec.yml"]
         task = first["tasks"][0]
-        assert task["ansible.builtin.validate_argument_spec"]["argument_spec"] == "{{ " + name + "_argument_spec }}"
+        assert task["ansible.builtin.validate_argument_spec"]["argument_spec"] == (
+            "{{ %s_argument_spec | combine(query('fleet.criu.playbook_options', '%s', spec=true) | first) }}"
+            % (name, name))
+
+
+# --- one default per option: the module's ---------------------------------------------
+
+MODULE_SPECS = {
+    "dump": _options.argument_spec("dump"),
+    "restore": _options.argument_spec("restore"),
+    "migration": migration.argument_spec(),
+}
+
+
+def _module_calls(obj):
+    """(module, args) for every fleet.criu module a loaded playbook calls or sets module_defaults for."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key.startswith("fleet.criu.") and key[len("fleet.criu."):] in MODULE_SPECS and isinstance(value, dict):
+                yield key[len("fleet.criu."):], value
+            else:
+                yield from _module_calls(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            yield from _module_calls(item)
+
+
+def _literal_defaults(text):
+    """[(variable, literal default)] for every `variable | default(literal)` in a template."""
+    env = jinja2.Environment()
+    found = []
+    if not isinstance(text, str) or ("{{" not in text and "{%" not in text):
+        return found
+    for node in env.parse(text).find_all(jinja2.nodes.Filter):
+        if node.name == "default" and node.args and isinstance(node.node, jinja2.nodes.Name):
+            try:
+                found.append((node.node.name, node.args[0].as_const()))
+            except jinja2.nodes.Impossible:
+                pass
+    return found
+
+
+def default_mismatches(name, plays, own_spec):
+    """Every place the playbook gives a module option, or the variable that sets one, another default."""
+    problems = []
+    for module, args in _module_calls(plays):
+        spec = MODULE_SPECS[module]
+        for option, value in args.items():
+            if option not in spec or "default" not in spec[option]:
+                continue
+            for _var, literal in _literal_defaults(value):
+                if not _same(literal, spec[option]["default"]):
+                    problems.append(f"{name}: fleet.criu.{module} {option}: default({literal!r}), "
+                                    f"the module's default is {spec[option]['default']!r}")
+    # A variable that sets a module option (the table's playbook variables, or one named like
+    # an option of a module the playbook runs) defaults to that option's default everywhere.
+    var_defaults = {}
+    for module in _options.PLAYBOOK_MODULES[name]:
+        for option, attrs in MODULE_SPECS[module].items():
+            if "default" in attrs:
+                var_defaults.setdefault(option, attrs["default"])
+        for var, option in _options.playbook_options(name, module):
+            if "default" in option.spec:
+                var_defaults[var] = option.spec["default"]
+    for key, text in _walk(plays):
+        source = "{{ (" + text + ") }}" if key in CONDITIONAL_KEYS else text
+        for var, literal in _literal_defaults(source):
+            if var in var_defaults and not _same(literal, var_defaults[var]):
+                problems.append(f"{name}: {var} | default({literal!r}), the module's default is {var_defaults[var]!r}")
+    for var, attrs in own_spec.items():
+        if var in var_defaults and "default" in attrs and not _same(attrs["default"], var_defaults[var]):
+            problems.append(f"{name}: the spec's default for {var} is {attrs['default']!r}, "
+                            f"the module's is {var_defaults[var]!r}")
+    return problems
+
+
+@pytest.mark.parametrize("name", PLAYBOOKS)
+def test_playbooks_use_the_modules_defaults(name):
+    assert default_mismatches(name, load_playbook(name), load_own_spec(name)) == []
+
+
+def test_a_drifted_default_is_caught():
+    """The check above can fail: the drifts the collection once had are found."""
+    plays = [{"hosts": "all", "tasks": [
+        {"name": "restore", "fleet.criu.restore": {"images_dir": "/d", "pid_wait_timeout": "{{ pid_wait_timeout | default(30) }}"}},
+        {"name": "wait", "ansible.builtin.pause": {"seconds": "{{ pid_wait_timeout | default(30) }}"}},
+    ]}]
+    problems = default_mismatches("upgrade", plays, {"pid_wait_timeout": {"type": "int", "default": 30}})
+    assert len(problems) == 4, problems
+    assert all("10" in problem for problem in problems)
+    migrate = [{"module_defaults": {"fleet.criu.migration": {"page_server_port": "{{ page_server_port | default(1) }}"}}}]
+    assert len(default_mismatches("migrate", migrate, {})) == 2
 
 
 # --- the real ansible-playbook -------------------------------------------------------
