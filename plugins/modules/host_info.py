@@ -99,6 +99,13 @@ version:
   returned: always
   type: str
   sample: "4.1.1"
+version_output:
+  description:
+    - What C(criu --version) printed (standard output, then standard error), empty when criu is missing.
+    - Tells why RV(version) is null when criu is present (a missing shared library, for instance).
+  returned: always
+  type: str
+  sample: "Version: 4.1.1"
 min_version:
   description: The floor RV(meets_floor) was computed against.
   returned: always
@@ -155,6 +162,15 @@ check_output:
   type: list
   elements: str
   sample: ["Looks good."]
+check_errors:
+  description:
+    - Every error line C(criu check) printed (standard error, then standard output), without the ones that are harmless
+      (C(RLIMIT_NOFILE) where the host lacks C(CAP_SYS_RESOURCE)); RV(check_message) is the first meaningful one.
+    - Empty when criu is missing or O(run_check=false).
+  returned: always
+  type: list
+  elements: str
+  sample: ["Error (criu/vdso.c:402): vdso: Unexpected rt vDSO area bounds"]
 features:
   description:
     - Support per requested feature, keyed by feature name with C(-) replaced by C(_).
@@ -201,6 +217,7 @@ def gather(runner: Runner, params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
         "found": tools.criu_path is not None,
         "criu_path": tools.criu_path,
         "version": tools.version_string,
+        "version_output": tools.version_text,
         "min_version": floor,
         "meets_floor": meets_floor(tools.version, floor),
         "criu_ns_path": tools.criu_ns_path,
@@ -212,6 +229,7 @@ def gather(runner: Runner, params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
         "check_ok": False,
         "check_message": "",
         "check_output": [],
+        "check_errors": [],
         "features": {},
         "feature_messages": {},
     }
@@ -229,6 +247,7 @@ def gather(runner: Runner, params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
         output = [line for line in (out + "\n" + err).splitlines() if line.strip()]
         facts["check_ok"] = rc == 0
         facts["check_output"] = output
+        facts["check_errors"] = [entry.line for entry in _criu_log.errors(err + "\n" + out)]
         if rc == 0:
             facts["check_message"] = out.strip().splitlines()[0] if out.strip() else "criu check passed"
         else:
