@@ -272,7 +272,8 @@ def test_upstream(version, expected):
 def test_compare_versions_like_dpkg(left, right, sign):
     result = _apt.compare_versions(left, right)
     assert (result > 0) - (result < 0) == sign
-    back = _apt.compare_versions(right, left)
+    first, second = right, left
+    back = _apt.compare_versions(first, second)
     assert (back > 0) - (back < 0) == -sign
 
 
