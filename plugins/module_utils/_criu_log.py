@@ -65,7 +65,7 @@ HINTS: t.List[t.Tuple[t.Pattern[str], str]] = [
     (re.compile(r"Can't get 1:(16|34) opt: Operation not supported"),
      "this kernel refuses SO_PASSCRED/SO_PASSSEC on inet sockets (Linux >= 6.16) and this criu "
      "cannot dump TCP/UDP sockets because of it; install criu >= 4.2.1 (fleet.criu.install with "
-     "criu_install_method: source) or dump a process without inet sockets"),
+     "install_method: source) or dump a process without inet sockets"),
     (re.compile(r"Unknown feature"),
      "this criu does not know that feature name"),
     (re.compile(r"Can't dump nested pid namespace|different pid namespace|pid ns", re.IGNORECASE),

@@ -100,7 +100,7 @@ def test_debian13_criu_check_passes(host, case):
     assert record(host)["check_passed"] is True
 
 
-def test_debian13_default_conf_from_criu_config(host, case):
+def test_debian13_default_conf_from_install_config(host, case):
     only(case, "debian13")
     conf = host.file("/etc/criu/default.conf")
     assert conf.mode == 0o644
@@ -250,7 +250,7 @@ def test_raised_floor_fails_clearly_and_leaves_criu_alone(host, case, wanted):
     only(case, wanted)
     res = result(host, "raised-floor")
     assert res["failed"], res
-    assert f"below criu_version_min {res['floor']}" in res["msg"], res["msg"]
+    assert f"below install_min_version {res['floor']}" in res["msg"], res["msg"]
     assert "the installed criu was not touched" in res["msg"]
     assert res["before"] == res["after"]
     version = criu_version(host)
@@ -276,7 +276,7 @@ def test_gate_fails_with_criu_checks_message_and_the_kernel(host, case):
         line for line in res["check_output"] if "Error" in line and "RLIMIT_NOFILE" not in line
     )
     assert first_error.strip() in res["msg"], (first_error, res["msg"])
-    assert "criu_check_required: false" in res["msg"]
+    assert "install_check_required: false" in res["msg"]
 
 
 def test_gate_can_be_a_warning(host, case):
