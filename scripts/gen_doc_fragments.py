@@ -20,14 +20,6 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAGMENT = os.path.join(ROOT, "plugins", "doc_fragments", "criu.py")
 
-# (attribute, module or None for the options every module has, comment)
-SECTIONS = (
-    ("DOCUMENTATION", None, "The options every module has (fleet.criu.host_info, fleet.criu.image_info use this one)."),
-    ("DUMP", "dump", "Every option of fleet.criu.dump."),
-    ("RESTORE", "restore", "Every option of fleet.criu.restore."),
-    ("MIGRATION", "migration", "The options fleet.criu.migration shares with dump and restore (its steps' own are in the module)."),
-)
-
 
 def _import_options():
     here = tempfile.mkdtemp(prefix="fleet-criu-gen-")
@@ -54,9 +46,12 @@ def render(options_module) -> str:
         "",
         "class ModuleDocFragment:",
     ]
-    for attribute, module, comment in SECTIONS:
-        text = yaml.safe_dump(options_module.doc_data(module), sort_keys=False, width=100, default_flow_style=False)
-        out += ["", "    # " + comment, "    %s = r\"\"\"" % attribute, text.rstrip("\n"), "\"\"\""]
+    owners = {options_module.fragment_name(option.modules): option.modules for option in options_module.OPTIONS}
+    for attribute, data in options_module.fragments().items():
+        modules = "every module" if attribute == "DOCUMENTATION" else ", ".join(
+            "fleet.criu.%s" % name for name in owners[attribute])
+        text = yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=False)
+        out += ["", "    # The options of %s." % modules, "    %s = r\"\"\"" % attribute, text.rstrip("\n"), "\"\"\""]
     with open(FRAGMENT, encoding="utf-8") as handle:
         current = handle.read()
     attributes = current[current.index("    ATTRIBUTES = r\"\"\""):]

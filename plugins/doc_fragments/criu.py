@@ -12,7 +12,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
 
-    # The options every module has (fleet.criu.host_info, fleet.criu.image_info use this one).
+    # The options of every module.
     DOCUMENTATION = r"""
 options:
   criu_path:
@@ -25,17 +25,9 @@ options:
     type: path
 """
 
-    # Every option of fleet.criu.dump.
-    DUMP = r"""
+    # The options of fleet.criu.dump, fleet.criu.restore, fleet.criu.migration.
+    DUMP_RESTORE_MIGRATION = r"""
 options:
-  criu_path:
-    description:
-    - Path of the C(criu) binary.
-    - When not set, C(criu) is looked up in E(PATH) plus C(/usr/local/sbin), C(/usr/sbin) and C(/sbin)
-      (Ansible often runs modules with a E(PATH) that lacks the C(sbin) directories where distributions
-      put C(criu)).
-    - Set it for every module at once with C(module_defaults) and the group C(group/fleet.criu.criu).
-    type: path
   min_version:
     description:
     - The lowest acceptable criu version. Below it the module refuses before touching any process.
@@ -43,19 +35,6 @@ options:
       fd=0 path=/dev/pts/0)).
     type: str
     default: '3.18'
-  run_check:
-    description:
-    - Run C(criu check) first (read-only, a few milliseconds) and refuse, before touching any process,
-      when it fails. A criu that meets O(min_version) can still be unusable on a newer kernel.
-    type: bool
-    default: true
-  images_dir:
-    description:
-    - Absolute path of the images directory (one dump; the playbooks put it at C(<images_root>/<run_id>/<host>)).
-    - The module owns the directory's content through its manifest C(fleet-criu-manifest.json); a directory
-      holding anything else is refused, and nothing in it is ever deleted.
-    type: path
-    required: true
   namespaced:
     description:
     - Run criu through C(criu-ns) (shipped with C(python3-pycriu) on Debian and Ubuntu).
@@ -63,67 +42,6 @@ options:
       can be dumped again by its host PID.
     - On restore, C(criu-ns) restores into a new PID namespace, so the image's PIDs need not be free on
       the host.
-    type: bool
-    default: false
-  extra_args:
-    description:
-    - Extra arguments appended to the criu command line as they are, one list item per argument.
-    - An escape hatch for criu options this module does not model. Never passed through a shell.
-    - Options the module manages are refused before anything runs, in every spelling criu accepts (C(--name),
-      C(--name=value), abbreviations, C(-t1), clusters such as C(-jt1)), because criu takes the last value
-      given and would override the module's own, which bypasses its checks. Refused are C(-t)/C(--tree),
-      C(-D)/C(--images-dir), C(-W)/C(--work-dir), C(-o)/C(--log-file), C(--log-pid), C(-v)/C(--verbosity),
-      C(--display-stats), C(--pidfile), C(--action-script), C(--exec-cmd), C(--), C(--config), C(--stream),
-      C(--criu-binary), C(-V), C(-h), C(-s)/C(--leave-stopped), and every criu option that has a module
-      option of its own (the message names it), such as C(--root), C(--shell-job), C(--lazy-pages), C(--page-server),
-      C(--address), C(--port), C(--external) and C(--restore-detached).
-    - Pre-copy options C(--track-mem) and C(--prev-images-dir) stay allowed.
-    - The playbooks set it from C(dump_extra_args) and C(restore_extra_args).
-    type: list
-    elements: str
-    default: []
-  log_level:
-    description:
-    - CRIU log verbosity (C(-vN)), 0 (errors only) to 4 (debug).
-    type: int
-    choices:
-    - 0
-    - 1
-    - 2
-    - 3
-    - 4
-    default: 4
-  lock_timeout:
-    description:
-    - Seconds to wait for the lock on the images directory (C(<parent>/.<basename>.lock)) held by another
-      fleet.criu operation.
-    type: int
-    default: 30
-  pid:
-    description:
-    - PID (as seen from the host) of the root of the process tree.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match).
-    type: int
-  pidfile:
-    description:
-    - File holding the PID of the tree's root. It must be owned by root (or the module's user), not writable
-      by group or others, and hold ASCII digits only.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match).
-    type: path
-  pid_match:
-    description:
-    - Python regular expression searched (C(re.search)) in each process's command line, its arguments
-      joined by spaces.
-    - The module's own process and its ancestors never match. Among the matches, the tree roots are those
-      whose parent is not a match; exactly one root is required, otherwise the module fails listing what
-      matched.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match). The alias C(match) is the name before 0.3.0.
-    type: str
-    aliases:
-    - match
-  leave_running:
-    description:
-    - Leave the process running after the dump (C(--leave-running)). By default criu kills it.
     type: bool
     default: false
   shell_job:
@@ -308,15 +226,62 @@ options:
     - Checkpoint and restore file locks (C(--file-locks)). A restore needs a dump made with it.
     type: bool
     default: false
+"""
+
+    # The options of fleet.criu.dump, fleet.criu.restore.
+    DUMP_RESTORE = r"""
+options:
+  run_check:
+    description:
+    - Run C(criu check) first (read-only, a few milliseconds) and refuse, before touching any process,
+      when it fails. A criu that meets O(min_version) can still be unusable on a newer kernel.
+    type: bool
+    default: true
+  images_dir:
+    description:
+    - Absolute path of the images directory (one dump; the playbooks put it at C(<images_root>/<run_id>/<host>)).
+    - The module owns the directory's content through its manifest C(fleet-criu-manifest.json); a directory
+      holding anything else is refused, and nothing in it is ever deleted.
+    type: path
+    required: true
+  extra_args:
+    description:
+    - Extra arguments appended to the criu command line as they are, one list item per argument.
+    - An escape hatch for criu options this module does not model. Never passed through a shell.
+    - Options the module manages are refused before anything runs, in every spelling criu accepts (C(--name),
+      C(--name=value), abbreviations, C(-t1), clusters such as C(-jt1)), because criu takes the last value
+      given and would override the module's own, which bypasses its checks. Refused are C(-t)/C(--tree),
+      C(-D)/C(--images-dir), C(-W)/C(--work-dir), C(-o)/C(--log-file), C(--log-pid), C(-v)/C(--verbosity),
+      C(--display-stats), C(--pidfile), C(--action-script), C(--exec-cmd), C(--), C(--config), C(--stream),
+      C(--criu-binary), C(-V), C(-h), C(-s)/C(--leave-stopped), and every criu option that has a module
+      option of its own (the message names it), such as C(--root), C(--shell-job), C(--lazy-pages), C(--page-server),
+      C(--address), C(--port), C(--external) and C(--restore-detached).
+    - Pre-copy options C(--track-mem) and C(--prev-images-dir) stay allowed.
+    - The playbooks set it from C(dump_extra_args) and C(restore_extra_args).
+    type: list
+    elements: str
+    default: []
+  log_level:
+    description:
+    - CRIU log verbosity (C(-vN)), 0 (errors only) to 4 (debug).
+    type: int
+    choices:
+    - 0
+    - 1
+    - 2
+    - 3
+    - 4
+    default: 4
+  lock_timeout:
+    description:
+    - Seconds to wait for the lock on the images directory (C(<parent>/.<basename>.lock)) held by another
+      fleet.criu operation.
+    type: int
+    default: 30
   ext_unix_sk:
     description:
     - Allow unix sockets connected outside the tree (C(--ext-unix-sk)). A restore needs a dump made with
       it.
-    type: bool
-    default: false
-  link_remap:
-    description:
-    - Allow criu to link unlinked files back (C(--link-remap)).
     type: bool
     default: false
   lazy_pages:
@@ -350,6 +315,55 @@ options:
     - full
     - strict
     - ignore
+  external:
+    description:
+    - External resources, each passed as C(--external ITEM) (for example C(tty[88:1]), C(mnt[/data]:data),
+      C(veth[eth0]:veth101@br0)).
+    type: list
+    elements: str
+    default: []
+"""
+
+    # The options of fleet.criu.dump, fleet.criu.migration.
+    DUMP_MIGRATION = r"""
+options:
+  pid:
+    description:
+    - PID (as seen from the host) of the root of the process tree.
+    - Exactly one of O(pid), O(pidfile) and O(pid_match).
+    type: int
+  pidfile:
+    description:
+    - File holding the PID of the tree's root. It must be owned by root (or the module's user), not writable
+      by group or others, and hold ASCII digits only.
+    - Exactly one of O(pid), O(pidfile) and O(pid_match).
+    type: path
+  pid_match:
+    description:
+    - Python regular expression searched (C(re.search)) in each process's command line, its arguments
+      joined by spaces.
+    - The module's own process and its ancestors never match. Among the matches, the tree roots are those
+      whose parent is not a match; exactly one root is required, otherwise the module fails listing what
+      matched.
+    - Exactly one of O(pid), O(pidfile) and O(pid_match). The alias C(match) is the name before 0.3.0.
+    type: str
+    aliases:
+    - match
+"""
+
+    # The options of fleet.criu.dump.
+    DUMP = r"""
+options:
+  leave_running:
+    description:
+    - Leave the process running after the dump (C(--leave-running)). By default criu kills it.
+    type: bool
+    default: false
+  link_remap:
+    description:
+    - Allow criu to link unlinked files back (C(--link-remap)).
+    type: bool
+    default: false
   network_lock:
     description:
     - How criu locks the network during the dump (C(--network-lock METHOD)).
@@ -367,13 +381,6 @@ options:
     description:
     - Seconds criu may spend collecting (freezing) the tasks (C(--timeout)).
     type: int
-  external:
-    description:
-    - External resources, each passed as C(--external ITEM) (for example C(tty[88:1]), C(mnt[/data]:data),
-      C(veth[eth0]:veth101@br0)).
-    type: list
-    elements: str
-    default: []
   force:
     description:
     - Dump even when O(images_dir) already holds a complete dump of the same process.
@@ -405,288 +412,9 @@ options:
         required: true
 """
 
-    # Every option of fleet.criu.restore.
+    # The options of fleet.criu.restore.
     RESTORE = r"""
 options:
-  criu_path:
-    description:
-    - Path of the C(criu) binary.
-    - When not set, C(criu) is looked up in E(PATH) plus C(/usr/local/sbin), C(/usr/sbin) and C(/sbin)
-      (Ansible often runs modules with a E(PATH) that lacks the C(sbin) directories where distributions
-      put C(criu)).
-    - Set it for every module at once with C(module_defaults) and the group C(group/fleet.criu.criu).
-    type: path
-  min_version:
-    description:
-    - The lowest acceptable criu version. Below it the module refuses before touching any process.
-    - The default is the release that fixed re-dumping a restored shell job (C(Can't lookup mount=N for
-      fd=0 path=/dev/pts/0)).
-    type: str
-    default: '3.18'
-  run_check:
-    description:
-    - Run C(criu check) first (read-only, a few milliseconds) and refuse, before touching any process,
-      when it fails. A criu that meets O(min_version) can still be unusable on a newer kernel.
-    type: bool
-    default: true
-  images_dir:
-    description:
-    - Absolute path of the images directory (one dump; the playbooks put it at C(<images_root>/<run_id>/<host>)).
-    - The module owns the directory's content through its manifest C(fleet-criu-manifest.json); a directory
-      holding anything else is refused, and nothing in it is ever deleted.
-    type: path
-    required: true
-  namespaced:
-    description:
-    - Run criu through C(criu-ns) (shipped with C(python3-pycriu) on Debian and Ubuntu).
-    - On dump, C(criu-ns) enters the target's PID and mount namespaces, so a process restored with O(namespaced=true)
-      can be dumped again by its host PID.
-    - On restore, C(criu-ns) restores into a new PID namespace, so the image's PIDs need not be free on
-      the host.
-    type: bool
-    default: false
-  extra_args:
-    description:
-    - Extra arguments appended to the criu command line as they are, one list item per argument.
-    - An escape hatch for criu options this module does not model. Never passed through a shell.
-    - Options the module manages are refused before anything runs, in every spelling criu accepts (C(--name),
-      C(--name=value), abbreviations, C(-t1), clusters such as C(-jt1)), because criu takes the last value
-      given and would override the module's own, which bypasses its checks. Refused are C(-t)/C(--tree),
-      C(-D)/C(--images-dir), C(-W)/C(--work-dir), C(-o)/C(--log-file), C(--log-pid), C(-v)/C(--verbosity),
-      C(--display-stats), C(--pidfile), C(--action-script), C(--exec-cmd), C(--), C(--config), C(--stream),
-      C(--criu-binary), C(-V), C(-h), C(-s)/C(--leave-stopped), and every criu option that has a module
-      option of its own (the message names it), such as C(--root), C(--shell-job), C(--lazy-pages), C(--page-server),
-      C(--address), C(--port), C(--external) and C(--restore-detached).
-    - Pre-copy options C(--track-mem) and C(--prev-images-dir) stay allowed.
-    - The playbooks set it from C(dump_extra_args) and C(restore_extra_args).
-    type: list
-    elements: str
-    default: []
-  log_level:
-    description:
-    - CRIU log verbosity (C(-vN)), 0 (errors only) to 4 (debug).
-    type: int
-    choices:
-    - 0
-    - 1
-    - 2
-    - 3
-    - 4
-    default: 4
-  lock_timeout:
-    description:
-    - Seconds to wait for the lock on the images directory (C(<parent>/.<basename>.lock)) held by another
-      fleet.criu operation.
-    type: int
-    default: 30
-  shell_job:
-    description:
-    - T
-    - h
-    - e
-    - ' '
-    - t
-    - r
-    - e
-    - e
-    - ' '
-    - i
-    - s
-    - ' '
-    - a
-    - ' '
-    - s
-    - h
-    - e
-    - l
-    - l
-    - ' '
-    - j
-    - o
-    - b
-    - ' '
-    - a
-    - t
-    - t
-    - a
-    - c
-    - h
-    - e
-    - d
-    - ' '
-    - t
-    - o
-    - ' '
-    - a
-    - ' '
-    - t
-    - e
-    - r
-    - m
-    - i
-    - n
-    - a
-    - l
-    - ' '
-    - (
-    - C
-    - (
-    - '-'
-    - '-'
-    - s
-    - h
-    - e
-    - l
-    - l
-    - '-'
-    - j
-    - o
-    - b
-    - )
-    - )
-    - .
-    - ' '
-    - A
-    - ' '
-    - r
-    - e
-    - s
-    - t
-    - o
-    - r
-    - e
-    - ' '
-    - p
-    - u
-    - t
-    - s
-    - ' '
-    - i
-    - t
-    - ' '
-    - o
-    - n
-    - ' '
-    - a
-    - ' '
-    - f
-    - r
-    - e
-    - s
-    - h
-    - ' '
-    - p
-    - t
-    - y
-    - ' '
-    - h
-    - e
-    - l
-    - d
-    - ' '
-    - b
-    - y
-    - ' '
-    - a
-    - ' '
-    - b
-    - a
-    - c
-    - k
-    - g
-    - r
-    - o
-    - u
-    - n
-    - d
-    - ' '
-    - h
-    - o
-    - l
-    - d
-    - e
-    - r
-    - ' '
-    - (
-    - s
-    - e
-    - e
-    - ' '
-    - t
-    - h
-    - e
-    - ' '
-    - n
-    - o
-    - t
-    - e
-    - s
-    - ' '
-    - o
-    - f
-    - ' '
-    - M
-    - (
-    - f
-    - l
-    - e
-    - e
-    - t
-    - .
-    - c
-    - r
-    - i
-    - u
-    - .
-    - r
-    - e
-    - s
-    - t
-    - o
-    - r
-    - e
-    - )
-    - )
-    - .
-    type: bool
-    default: false
-  tcp_established:
-    description:
-    - Checkpoint and restore established TCP connections (C(--tcp-established)). A restore needs a dump
-      made with it.
-    type: bool
-    default: false
-  file_locks:
-    description:
-    - Checkpoint and restore file locks (C(--file-locks)). A restore needs a dump made with it.
-    type: bool
-    default: false
-  ext_unix_sk:
-    description:
-    - Allow unix sockets connected outside the tree (C(--ext-unix-sk)). A restore needs a dump made with
-      it.
-    type: bool
-    default: false
-  lazy_pages:
-    description:
-    - 'Post-copy migration (C(--lazy-pages)): memory pages are not in O(images_dir) but served by the
-      dumping criu''s page server (O(page_server)) and fetched by the restoring host as they are touched.'
-    - 'On dump, criu leaves the pages out of the images and serves them itself; the module starts that
-      criu in the background (a session of its own) and returns once criu has written every non-memory
-      image and its page server listens (RV(fleet.criu.dump#module:lazy_pages_server)). The tree stays
-      frozen until the restoring side has fetched all pages; then criu kills it and exits. If the transfer
-      fails, criu unfreezes the tree instead. The manifest records C(lazy_pages) and lists only the files
-      present when it is written (not C(dump.log), C(dump.out) and C(stats-dump), which criu goes on writing).
-      These images cannot be restored again once the dump has exited. criu''s page server needs 4 MiB
-      pipes: without C(CAP_SYS_RESOURCE) the module refuses (before freezing anything) when C(fs.pipe-max-size)
-      is smaller.'
-    - On restore, the module first starts C(criu lazy-pages --page-server) in the background (it fetches
-      the pages and exits once all are here, RV(fleet.criu.restore#module:lazy_pages_daemon_pid)), then
-      C(criu restore --lazy-pages). Lazy images are refused without it. Not supported with O(shell_job=true)
-      or O(namespaced=true) on restore.
-    - Needs userfaultfd on the restoring host (M(fleet.criu.host_info) feature C(uffd_noncoop)).
-    type: bool
-    default: false
   restore_sibling:
     description:
     - Restore the root task as a sibling of criu (C(--restore-sibling)). Not supported with O(namespaced=true).
@@ -701,28 +429,10 @@ options:
     - O(shell_job=true) and O(namespaced=true) always behave as C(false) (see the notes).
     type: bool
     default: true
-  manage_cgroups:
-    description:
-    - How criu handles the tree's cgroups (C(--manage-cgroups=MODE)). Unset leaves criu's default.
-    type: str
-    choices:
-    - none
-    - props
-    - soft
-    - full
-    - strict
-    - ignore
   root:
     description:
     - Root file system to restore into (C(--root)), for trees dumped in a mount namespace.
     type: path
-  external:
-    description:
-    - External resources, each passed as C(--external ITEM) (for example C(tty[88:1]), C(mnt[/data]:data),
-      C(veth[eth0]:veth101@br0)).
-    type: list
-    elements: str
-    default: []
   inherit_fd:
     description:
     - File descriptors the tree inherits, each passed as C(--inherit-fd ITEM) (for example C(fd[1]:pipe:[12345])).
@@ -758,12 +468,6 @@ options:
     type: path
     aliases:
     - pidfile
-  pid_wait_timeout:
-    description:
-    - Seconds to wait for the image's PIDs to be free on the restoring host (a just-dumped task may not
-      be reaped yet). Ignored with O(namespaced=true).
-    type: int
-    default: 10
   restore_timeout:
     description:
     - When criu runs in the background (O(detached=false), O(shell_job=true) or O(namespaced=true)), seconds
@@ -777,243 +481,20 @@ options:
     default: true
 """
 
-    # The options fleet.criu.migration shares with dump and restore (its steps' own are in the module).
-    MIGRATION = r"""
+    # The options of fleet.criu.restore, fleet.criu.migration.
+    RESTORE_MIGRATION = r"""
 options:
-  criu_path:
-    description:
-    - Path of the C(criu) binary.
-    - When not set, C(criu) is looked up in E(PATH) plus C(/usr/local/sbin), C(/usr/sbin) and C(/sbin)
-      (Ansible often runs modules with a E(PATH) that lacks the C(sbin) directories where distributions
-      put C(criu)).
-    - Set it for every module at once with C(module_defaults) and the group C(group/fleet.criu.criu).
-    type: path
-  min_version:
-    description:
-    - The lowest acceptable criu version. Below it the module refuses before touching any process.
-    - The default is the release that fixed re-dumping a restored shell job (C(Can't lookup mount=N for
-      fd=0 path=/dev/pts/0)).
-    type: str
-    default: '3.18'
-  namespaced:
-    description:
-    - Run criu through C(criu-ns) (shipped with C(python3-pycriu) on Debian and Ubuntu).
-    - On dump, C(criu-ns) enters the target's PID and mount namespaces, so a process restored with O(namespaced=true)
-      can be dumped again by its host PID.
-    - On restore, C(criu-ns) restores into a new PID namespace, so the image's PIDs need not be free on
-      the host.
-    type: bool
-    default: false
-  pid:
-    description:
-    - PID (as seen from the host) of the root of the process tree.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match).
-    type: int
-  pidfile:
-    description:
-    - File holding the PID of the tree's root. It must be owned by root (or the module's user), not writable
-      by group or others, and hold ASCII digits only.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match).
-    type: path
-  pid_match:
-    description:
-    - Python regular expression searched (C(re.search)) in each process's command line, its arguments
-      joined by spaces.
-    - The module's own process and its ancestors never match. Among the matches, the tree roots are those
-      whose parent is not a match; exactly one root is required, otherwise the module fails listing what
-      matched.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match). The alias C(match) is the name before 0.3.0.
-    type: str
-    aliases:
-    - match
-  shell_job:
-    description:
-    - T
-    - h
-    - e
-    - ' '
-    - t
-    - r
-    - e
-    - e
-    - ' '
-    - i
-    - s
-    - ' '
-    - a
-    - ' '
-    - s
-    - h
-    - e
-    - l
-    - l
-    - ' '
-    - j
-    - o
-    - b
-    - ' '
-    - a
-    - t
-    - t
-    - a
-    - c
-    - h
-    - e
-    - d
-    - ' '
-    - t
-    - o
-    - ' '
-    - a
-    - ' '
-    - t
-    - e
-    - r
-    - m
-    - i
-    - n
-    - a
-    - l
-    - ' '
-    - (
-    - C
-    - (
-    - '-'
-    - '-'
-    - s
-    - h
-    - e
-    - l
-    - l
-    - '-'
-    - j
-    - o
-    - b
-    - )
-    - )
-    - .
-    - ' '
-    - A
-    - ' '
-    - r
-    - e
-    - s
-    - t
-    - o
-    - r
-    - e
-    - ' '
-    - p
-    - u
-    - t
-    - s
-    - ' '
-    - i
-    - t
-    - ' '
-    - o
-    - n
-    - ' '
-    - a
-    - ' '
-    - f
-    - r
-    - e
-    - s
-    - h
-    - ' '
-    - p
-    - t
-    - y
-    - ' '
-    - h
-    - e
-    - l
-    - d
-    - ' '
-    - b
-    - y
-    - ' '
-    - a
-    - ' '
-    - b
-    - a
-    - c
-    - k
-    - g
-    - r
-    - o
-    - u
-    - n
-    - d
-    - ' '
-    - h
-    - o
-    - l
-    - d
-    - e
-    - r
-    - ' '
-    - (
-    - s
-    - e
-    - e
-    - ' '
-    - t
-    - h
-    - e
-    - ' '
-    - n
-    - o
-    - t
-    - e
-    - s
-    - ' '
-    - o
-    - f
-    - ' '
-    - M
-    - (
-    - f
-    - l
-    - e
-    - e
-    - t
-    - .
-    - c
-    - r
-    - i
-    - u
-    - .
-    - r
-    - e
-    - s
-    - t
-    - o
-    - r
-    - e
-    - )
-    - )
-    - .
-    type: bool
-    default: false
-  tcp_established:
-    description:
-    - Checkpoint and restore established TCP connections (C(--tcp-established)). A restore needs a dump
-      made with it.
-    type: bool
-    default: false
-  file_locks:
-    description:
-    - Checkpoint and restore file locks (C(--file-locks)). A restore needs a dump made with it.
-    type: bool
-    default: false
   pid_wait_timeout:
     description:
     - Seconds to wait for the image's PIDs to be free on the restoring host (a just-dumped task may not
       be reaped yet). Ignored with O(namespaced=true).
     type: int
     default: 10
+"""
+
+    # The options of fleet.criu.migration.
+    MIGRATION = r"""
+options:
   journal_dir:
     description:
     - Root-only directory of this host's migration journals.

@@ -13,7 +13,7 @@ import time
 import typing as t
 
 from ansible_collections.fleet.criu.plugins.module_utils._criu_log import explain
-from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, check_argv, find_tool
+from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, check_argv, find_tool, managed_args_problem
 from ansible_collections.fleet.criu.plugins.module_utils._version import (
     INSTALL_HINT,
     Version,
@@ -80,6 +80,31 @@ def check_problem(runner: Runner, tools: CriuTools) -> t.Optional[str]:
         msg += " -- hint: %s" % hint
     return msg + ". criu %s (%s) does not work with this kernel; %s" % (
         tools.version_string, tools.criu_path, "install a criu that passes `criu check` (role fleet.criu.install)")
+
+
+NOTHING_DONE = {"dump": "nothing was frozen", "restore": "nothing was restored"}
+
+
+def preflight(runner: Runner, params: t.Mapping[str, t.Any], action: str,
+              error: t.Type[ActionError] = ActionError) -> CriuTools:
+    """The checks dump and restore share before they touch anything; the tools found.
+
+    extra_args must not override a managed option; criu must exist, meet min_version
+    and (with run_check) pass ``criu check``; namespaced needs criu-ns.
+    """
+    problem = managed_args_problem(action, params["extra_args"])
+    if problem:
+        raise error("%s; %s" % (problem, NOTHING_DONE[action]))
+    tools = discover(runner, params.get("criu_path"))
+    problem = floor_problem(tools, params["min_version"], params.get("criu_path"))
+    if not problem and params["run_check"]:
+        problem = check_problem(runner, tools)
+    if problem:
+        raise error(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
+    if params["namespaced"] and not tools.criu_ns_path:
+        raise error("namespaced: true needs criu-ns, which was not found (Debian/Ubuntu ship it in "
+                    "python3-pycriu; the role fleet.criu.install installs it)")
+    return tools
 
 
 def check_floor_option(floor: str) -> t.Optional[str]:
@@ -192,3 +217,33 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.monotonic() - self.started, 3)
+
+
+RunAction = t.Callable[[t.Any, Runner, Stopwatch], t.Dict[str, t.Any]]
+
+
+def run_action(module: t.Any, run: RunAction, log_path: t.Callable[[str], t.Optional[str]]) -> None:
+    """main() of fleet.criu.dump and fleet.criu.restore: check the inputs, run, exit with the result.
+
+    Every failure (refusal, criu error, lock held, unsafe path) becomes fail_json with
+    images_dir, duration_s and log_path (``log_path(images_dir)`` unless the error gave one).
+    """
+    from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError  # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleet.criu.plugins.module_utils._safefs import SafeFsError  # pylint: disable=import-outside-toplevel
+
+    stopwatch = Stopwatch()
+    images_dir = module.params["images_dir"]
+    problem = check_images_dir(images_dir) or check_floor_option(module.params["min_version"])
+    if problem:
+        module.fail_json(msg=problem, images_dir=images_dir, duration_s=stopwatch.seconds())
+    images_dir = os.path.normpath(images_dir)
+    try:
+        result = run(module, Runner(module.run_command), stopwatch)
+    except (ActionError, LockError, SafeFsError) as exc:
+        extra = dict(getattr(exc, "extra", {}))
+        extra.setdefault("log_path", log_path(images_dir))
+        module.fail_json(msg=getattr(exc, "msg", str(exc)), images_dir=images_dir, duration_s=stopwatch.seconds(),
+                         **extra)
+    result["images_dir"] = images_dir
+    result["duration_s"] = stopwatch.seconds()
+    module.exit_json(**result)

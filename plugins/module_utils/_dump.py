@@ -22,7 +22,6 @@ from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     LAZY_DUMP_READY,
     Runner,
     build_argv,
-    managed_args_problem,
     check_argv,
     lazy_pipe_problem,
     lazy_ready,
@@ -209,20 +208,10 @@ def run_dump(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
     images_dir = os.path.normpath(params["images_dir"])
     parent = os.path.dirname(images_dir)
 
-    problem = managed_args_problem("dump", params["extra_args"]) or _common.mount_point_problem(images_dir)
+    tools = _common.preflight(runner, params, "dump", DumpError)
+    problem = _common.mount_point_problem(images_dir)
     if problem:
         raise DumpError(problem + "; nothing was frozen")
-    tools = _common.discover(runner, params.get("criu_path"))
-    problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
-    if problem:
-        raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
-    if params["run_check"]:
-        problem = _common.check_problem(runner, tools)
-        if problem:
-            raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
-    if params["namespaced"] and not tools.criu_ns_path:
-        raise DumpError("namespaced: true needs criu-ns, which was not found (Debian/Ubuntu ship it in "
-                        "python3-pycriu; the role fleet.criu.install installs it)")
     if params["lazy_pages"] and not params.get("page_server"):
         raise DumpError("lazy_pages: true needs page_server (port, and usually address) to serve pages on")
     if params["lazy_pages"]:

@@ -495,13 +495,40 @@ def _doc_entry(option: Option) -> t.Dict[str, t.Any]:
     return entry
 
 
-def doc_data(module: t.Optional[str] = None) -> t.Dict[str, t.Any]:
-    """The options part of ``module``'s documentation (None: the options every module has).
+def fragment_name(modules: t.Sequence[str]) -> str:
+    """The doc fragment attribute that documents the options of exactly these modules."""
+    if set(modules) >= set(ALL_MODULES):
+        return "DOCUMENTATION"
+    return "_".join(module for module in ALL_MODULES if module in modules).upper()
 
-    plugins/doc_fragments/criu.py holds it as YAML text (ansible-test reads doc fragments
-    without running them); scripts/gen_doc_fragments.py writes that file from here and a unit
-    test fails when the two differ.
+
+def fragments() -> t.Dict[str, t.Dict[str, t.Any]]:
+    """Fragment attribute -> its documentation: one fragment per set of modules, each option in one.
+
+    A module extends ``fleet.criu.criu.<name>`` for every fragment whose set holds it
+    (``fragments_of``), so no option is written out twice.
     """
+    out: t.Dict[str, t.Dict[str, t.Any]] = {}
+    for option in OPTIONS:
+        name = fragment_name(option.modules)
+        out.setdefault(name, {"options": {}})["options"][option.name] = _doc_entry(option)
+    return out
+
+
+def fragments_of(module: str) -> t.List[str]:
+    """The doc fragments (``fleet.criu.criu`` or ``fleet.criu.criu.<lower name>``) ``module`` extends."""
+    names = []
+    for option in OPTIONS:
+        if module in option.modules:
+            name = fragment_name(option.modules)
+            ref = "fleet.criu.criu" if name == "DOCUMENTATION" else "fleet.criu.criu." + name.lower()
+            if ref not in names:
+                names.append(ref)
+    return names
+
+
+def doc_data(module: t.Optional[str] = None) -> t.Dict[str, t.Any]:
+    """All the documented options of ``module`` (None: the options every module has), merged."""
     if module is None:
         chosen = [option for option in OPTIONS if set(option.modules) >= set(ALL_MODULES)]
     else:

@@ -23,7 +23,6 @@ from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     Runner,
     build_argv,
-    managed_args_problem,
     LAZY_DAEMON_READY,
     find_tool,
     lazy_pages_argv,
@@ -95,23 +94,9 @@ def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> 
         raise RestoreError("images_dir %s does not exist" % images_dir)
     if not os.path.isdir(images_dir):
         raise RestoreError("images_dir %s is not a directory" % images_dir)
-    problem = managed_args_problem("restore", params["extra_args"])
-    if problem:
-        raise RestoreError(problem + "; nothing was restored")
-    tools = _common.discover(runner, params.get("criu_path"))
-    problem = _common.floor_problem(tools, params["min_version"], params.get("criu_path"))
-    if problem:
-        raise RestoreError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
-    if params["run_check"]:
-        problem = _common.check_problem(runner, tools)
-        if problem:
-            raise RestoreError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
-    if params["namespaced"]:
-        if not tools.criu_ns_path:
-            raise RestoreError("namespaced: true needs criu-ns, which was not found (Debian/Ubuntu ship it in "
-                               "python3-pycriu; the role fleet.criu.install installs it)")
-        if params["restore_sibling"]:
-            raise RestoreError("restore_sibling is not supported with namespaced: true (criu-ns refuses it)")
+    tools = _common.preflight(runner, params, "restore", RestoreError)
+    if params["namespaced"] and params["restore_sibling"]:
+        raise RestoreError("restore_sibling is not supported with namespaced: true (criu-ns refuses it)")
     if params["lazy_pages"]:
         if not params.get("page_server"):
             raise RestoreError("lazy_pages: true needs page_server (address and port of the source's lazy dump)")

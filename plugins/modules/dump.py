@@ -27,6 +27,10 @@ description:
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
+  - fleet.criu.criu
+  - fleet.criu.criu.dump_restore_migration
+  - fleet.criu.criu.dump_restore
+  - fleet.criu.criu.dump_migration
   - fleet.criu.criu.dump
   - fleet.criu.criu.attributes
 attributes:
@@ -88,6 +92,50 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+hint:
+  description: What usually causes the error CRIU reported and what to do, for well-known failures; null otherwise.
+  returned: failure after criu ran
+  type: str
+  sample: "the process is attached to a terminal or is not a session leader: set shell_job: true (or start the workload with setsid)"
+rc:
+  description: criu's exit status.
+  returned: failure after criu ran
+  type: int
+  sample: 1
+stdout:
+  description: criu's standard output.
+  returned: failure after criu ran
+  type: str
+  sample: ""
+stderr:
+  description: criu's standard error.
+  returned: failure after criu ran
+  type: str
+  sample: ""
+criu_path:
+  description: The criu binary that was found (null when none was).
+  returned: failure, when criu is missing, too old or fails C(criu check)
+  type: str
+  sample: /usr/sbin/criu
+matches:
+  description: With O(pid_match), the processes that matched (pid, parent pid, redacted command line) when they
+    are not exactly one tree.
+  returned: failure, when O(pid_match) selected no single tree root
+  type: list
+  elements: dict
+  sample: [{"pid": 4242, "ppid": 1, "cmdline": "python3 /opt/jobs/crunch.py --token=<redacted>"}]
+foreign_files:
+  description: Entries of O(images_dir) that the collection did not write; the module refuses such a directory.
+  returned: failure, when O(images_dir) holds files the collection did not write
+  type: list
+  elements: str
+  sample: ["notes.txt"]
+images_tmp:
+  description: The temporary directory holding the partial dump, kept when the process could not be checked
+    after a failed dump.
+  returned: failure, when criu failed after it may have killed the process
+  type: str
+  sample: /var/lib/fleet-criu/.job.fleet-criu-tmp-k2j4
 changed:
   description: Whether a dump was made (or, in check mode, would be).
   returned: always
@@ -191,15 +239,10 @@ log_tail:
   sample: ["(00.030019) Error (criu/cr-dump.c:2111): Dumping FAILED."]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleet.criu.plugins.module_utils import _common
-from ansible_collections.fleet.criu.plugins.module_utils._dump import DumpError, argument_spec, run_dump
-from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
-from ansible_collections.fleet.criu.plugins.module_utils._safefs import SafeFsError
-from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner
+from ansible_collections.fleet.criu.plugins.module_utils._dump import argument_spec, run_dump
 
 
 def main() -> None:
@@ -209,21 +252,8 @@ def main() -> None:
         required_one_of=[("pid", "pidfile", "pid_match")],
         supports_check_mode=True,
     )
-    stopwatch = _common.Stopwatch()
-    images_dir = module.params["images_dir"]
-    problem = _common.check_images_dir(images_dir) or _common.check_floor_option(module.params["min_version"])
-    if problem:
-        module.fail_json(msg=problem, images_dir=images_dir, duration_s=stopwatch.seconds())
-    images_dir = os.path.normpath(images_dir)
-    try:
-        result = run_dump(module, Runner(module.run_command), stopwatch)
-    except (DumpError, LockError, SafeFsError) as exc:
-        extra = getattr(exc, "extra", {})
-        extra.setdefault("log_path", None)
-        module.fail_json(msg=getattr(exc, "msg", str(exc)), images_dir=images_dir, duration_s=stopwatch.seconds(), **extra)
-    result["images_dir"] = images_dir
-    result["duration_s"] = stopwatch.seconds()
-    module.exit_json(**result)
+    # A failed dump keeps its log beside the directory; the error says where.
+    _common.run_action(module, run_dump, lambda images_dir: None)
 
 
 if __name__ == "__main__":

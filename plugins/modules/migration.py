@@ -38,6 +38,10 @@ description:
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
+  - fleet.criu.criu
+  - fleet.criu.criu.dump_restore_migration
+  - fleet.criu.criu.dump_migration
+  - fleet.criu.criu.restore_migration
   - fleet.criu.criu.migration
   - fleet.criu.criu.attributes
 attributes:

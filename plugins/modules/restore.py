@@ -23,7 +23,11 @@ description:
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
+  - fleet.criu.criu
+  - fleet.criu.criu.dump_restore_migration
+  - fleet.criu.criu.dump_restore
   - fleet.criu.criu.restore
+  - fleet.criu.criu.restore_migration
   - fleet.criu.criu.attributes
 attributes:
   check_mode:
@@ -78,6 +82,43 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+hint:
+  description: What usually causes the error CRIU reported and what to do, for well-known failures; null otherwise.
+  returned: failure after criu ran
+  type: str
+  sample: "the process is attached to a terminal or is not a session leader: set shell_job: true (or start the workload with setsid)"
+rc:
+  description: criu's exit status.
+  returned: failure after criu ran
+  type: int
+  sample: 1
+stdout:
+  description: criu's standard output.
+  returned: failure after criu ran
+  type: str
+  sample: ""
+stderr:
+  description: criu's standard error.
+  returned: failure after criu ran
+  type: str
+  sample: ""
+criu_path:
+  description: The criu binary that was found (null when none was).
+  returned: failure, when criu is missing, too old or fails C(criu check)
+  type: str
+  sample: /usr/sbin/criu
+restore_blockers:
+  description: Why this host cannot restore the images (criu older than the one that dumped them, another
+    architecture, ...).
+  returned: failure, when the images cannot be restored here
+  type: list
+  elements: str
+  sample: ["the images were made by criu 4.1.1, newer than this host's criu 3.17.1"]
+criu_version:
+  description: Version of the criu that was found.
+  returned: failure, when criu is too old or fails C(criu check)
+  type: str
+  sample: "3.17.1"
 lazy_pages_daemon_pid:
   description: With O(lazy_pages=true), the PID of the C(criu lazy-pages) daemon that fetches the memory pages.
   returned: success with O(lazy_pages=true) when a restore was made
@@ -185,30 +226,12 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleet.criu.plugins.module_utils import _common, _images
-from ansible_collections.fleet.criu.plugins.module_utils._restore import RestoreError, argument_spec, run_restore
-from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
-from ansible_collections.fleet.criu.plugins.module_utils._safefs import SafeFsError
-from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner
+from ansible_collections.fleet.criu.plugins.module_utils._restore import argument_spec, run_restore
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    stopwatch = _common.Stopwatch()
-    images_dir = module.params["images_dir"]
-    problem = _common.check_images_dir(images_dir) or _common.check_floor_option(module.params["min_version"])
-    if problem:
-        module.fail_json(msg=problem, images_dir=images_dir, duration_s=stopwatch.seconds())
-    images_dir = os.path.normpath(images_dir)
-    try:
-        result = run_restore(module, Runner(module.run_command), stopwatch)
-    except (RestoreError, LockError, SafeFsError) as exc:
-        extra = getattr(exc, "extra", {})
-        extra.setdefault("log_path", os.path.join(images_dir, _images.RESTORE_LOG))
-        module.fail_json(msg=getattr(exc, "msg", str(exc)), images_dir=images_dir, duration_s=stopwatch.seconds(),
-                         **extra)
-    result["images_dir"] = images_dir
-    result["duration_s"] = stopwatch.seconds()
-    module.exit_json(**result)
+    _common.run_action(module, run_restore, lambda images_dir: os.path.join(images_dir, _images.RESTORE_LOG))
 
 
 if __name__ == "__main__":

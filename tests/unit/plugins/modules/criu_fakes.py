@@ -16,7 +16,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.fleet.criu.plugins.module_utils import _runner
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _runner
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "criu-logs")
 STATS_DUMP = base64.b64decode("QFkQVQYzCVcnAAAACiUI0AEQwPsCGOmjASDyjAEohw4wADi8DUAASABQCFgIYABoAHAA")
@@ -104,7 +104,9 @@ class FakeCriu:
 
 def run_module(module, args, fake, monkeypatch, capsys, check_mode=False):
     """Run module.main() with args and the fake criu; return the parsed result."""
-    monkeypatch.setattr(module, "Runner", lambda run_command: _runner.Runner(fake.run, fake.spawn))
+    # dump and restore run through _common.run_action; the info modules build their own Runner.
+    owner = module if hasattr(module, "Runner") else _common
+    monkeypatch.setattr(owner, "Runner", lambda run_command: _runner.Runner(fake.run, fake.spawn))
     if check_mode:
         args = dict(args, _ansible_check_mode=True)
     with patch_module_args(args):
