@@ -52,8 +52,8 @@ def discover(runner: Runner, criu_path: t.Optional[str] = None) -> CriuTools:
     if path:
         version, text = runner.version(path)
     ns_dir_hint = [os.path.dirname(path)] if path else []
-    criu_ns = find_tool("criu-ns", None, extra_dirs=tuple(ns_dir_hint) + ("/usr/sbin", "/sbin", "/usr/local/sbin"))
-    crit = find_tool("crit", None, extra_dirs=tuple(ns_dir_hint) + ("/usr/sbin", "/sbin", "/usr/local/sbin"))
+    criu_ns = find_tool("criu-ns", None, extra_dirs=ns_dir_hint)
+    crit = find_tool("crit", None, extra_dirs=ns_dir_hint)
     return CriuTools(path, version, text, criu_ns, crit)
 
 

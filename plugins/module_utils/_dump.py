@@ -12,19 +12,17 @@ anything with ``params``, ``check_mode`` and ``warn`` (an AnsibleModule, or a sh
 from __future__ import annotations
 
 import os
-import signal
-import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _options, _proc, _safefs, _stats
-from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _lock, _options, _proc, _safefs, _stats
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     LAZY_DUMP_READY,
     Runner,
     build_argv,
     check_argv,
     lazy_pipe_problem,
-    lazy_ready,
+    start_until_ready,
+    stop,
     listen_address,
     precopy_problem,
     wants_precopy,
@@ -230,17 +228,10 @@ def run_dump(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
         if problem:
             raise DumpError(problem, criu_path=tools.criu_path, criu_version=tools.version_string)
 
-    lock = None
-    if not module.check_mode:
-        if not os.path.isdir(parent):
-            os.makedirs(parent, mode=0o700)
-        lock = DirLock(images_dir, params["lock_timeout"])
-        lock.acquire()
-    try:
+    if not module.check_mode and not os.path.isdir(parent):
+        os.makedirs(parent, mode=0o700)
+    with _lock.held(images_dir, params["lock_timeout"], check_mode=module.check_mode):
         return _dump_locked(module, runner, tools, images_dir, stopwatch, sink)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images_dir: str,
@@ -399,31 +390,15 @@ def start_lazy_dump(runner: Runner, argv: t.List[str], tmp: str,
     Returns (rc, output, "", pid): rc 0 once criu's log says its page server
     runs; criu's exit code (or -1 after a timeout, when it is stopped) otherwise.
     """
-    handle = runner.spawn(argv, os.path.join(tmp, LAZY_OUTPUT), cwd=tmp)
-    log_path = os.path.join(tmp, _images.DUMP_LOG)
-    deadline = time.monotonic() + max(1, timeout)
-    rc = None
-    while True:
-        rc = handle.poll()
-        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), LAZY_DUMP_READY):
-            return 0, "", "", handle.pid
-        if rc is not None:
-            break
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
+    started = start_until_ready(runner, argv, os.path.join(tmp, LAZY_OUTPUT), tmp,
+                                os.path.join(tmp, _images.DUMP_LOG), LAZY_DUMP_READY, timeout)
+    handle, rc = started.handle, started.rc
+    if started.ready:
+        return 0, "", "", handle.pid
     output = _criu_log.read_log(os.path.join(tmp, LAZY_OUTPUT), limit=64 * 1024)
     if rc is None:
         # criu unfreezes the tree when it is interrupted before any page was sent.
-        try:
-            os.kill(handle.pid, signal.SIGTERM)
-        except OSError:
-            pass
-        try:
-            rc = handle.wait(10)
-        except Exception:  # pylint: disable=broad-except
-            os.kill(handle.pid, signal.SIGKILL)
-            handle.wait()
+        stop(handle, grace=10)
         output += "\n(criu did not serve pages within %ds and was stopped)" % timeout
         rc = -1
     return (rc if rc != 0 else -1), output, "", handle.pid

@@ -22,6 +22,7 @@ import tempfile
 import time
 import typing as t
 
+from ansible_collections.fleet.criu.plugins.module_utils._proc import same_identity
 from ansible_collections.fleet.criu.plugins.module_utils._safefs import check_parent
 from ansible_collections.fleet.criu.plugins.module_utils._version import (
     compare,
@@ -363,10 +364,7 @@ def dump_decision(
     source = manifest.get("source", {})
 
     def same(identity: t.Mapping[str, t.Any]) -> bool:
-        if identity.get("pid") != source.get("pid") or identity.get("start_ticks") != source.get("start_ticks"):
-            return False
-        boot = source.get("boot_id")
-        return boot is None or boot == (identity.get("boot_id") or current_boot_id)
+        return same_identity(identity, source, current_boot_id)
 
     if mode in ("pid", "pidfile"):
         if requested_pid is not None and source.get("pid") != requested_pid:
@@ -429,8 +427,7 @@ def restore_decision(
         return Decision(True, "the recorded restore is of another image")
     if live is None:
         return Decision(True, "the process restored earlier (pid %s) is gone" % record.get("pid"))
-    if live.get("pid") == record.get("pid") and live.get("start_ticks") == record.get("start_ticks") and (
-            record.get("boot_id") is None or record.get("boot_id") == live.get("boot_id")):
+    if same_identity(live, record):
         return Decision(False, "the process restored from this image (pid %s) is still running" % record.get("pid"))
     return Decision(True, "pid %s now belongs to another process" % record.get("pid"))
 

@@ -14,6 +14,7 @@ path, or a file owned by another user, is refused and left untouched.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -90,3 +91,13 @@ class DirLock:
 
     def __exit__(self, *exc: t.Any) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def held(images_dir: str, timeout: float, *, check_mode: bool = False) -> t.Iterator[t.Optional[DirLock]]:
+    """The lock on images_dir for the with-block; none in check mode, which writes nothing."""
+    if check_mode:
+        yield None
+        return
+    with DirLock(images_dir, timeout) as lock:
+        yield lock

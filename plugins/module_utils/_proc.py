@@ -293,14 +293,26 @@ def identity(info: ProcInfo, proc_root: str = PROC) -> t.Dict[str, t.Any]:
     }
 
 
-def same_process(info: t.Optional[ProcInfo], recorded: t.Mapping[str, t.Any], proc_root: str = PROC) -> bool:
-    """True when info is the very process recorded (pid, start ticks, boot)."""
-    if info is None or not recorded:
+def same_identity(live: t.Mapping[str, t.Any], recorded: t.Mapping[str, t.Any],
+                  current_boot_id: t.Optional[str] = None) -> bool:
+    """The one test of "is this the very process": same pid, same start ticks, same boot.
+
+    A record without a boot id matches any boot; a live identity without one is taken
+    to be of this boot (current_boot_id).
+    """
+    if not live or not recorded:
         return False
-    if info.pid != recorded.get("pid") or info.start_ticks != recorded.get("start_ticks"):
+    if live.get("pid") != recorded.get("pid") or live.get("start_ticks") != recorded.get("start_ticks"):
         return False
     recorded_boot = recorded.get("boot_id")
-    return recorded_boot is None or recorded_boot == boot_id(proc_root)
+    return recorded_boot is None or recorded_boot == (live.get("boot_id") or current_boot_id)
+
+
+def same_process(info: t.Optional[ProcInfo], recorded: t.Mapping[str, t.Any], proc_root: str = PROC) -> bool:
+    """True when info is the very process recorded (pid, start ticks, boot)."""
+    if info is None:
+        return False
+    return same_identity({"pid": info.pid, "start_ticks": info.start_ticks}, recorded, boot_id(proc_root))
 
 
 def is_stopped(info: t.Optional[ProcInfo]) -> bool:

@@ -12,21 +12,20 @@ anything with ``params``, ``check_mode`` and ``warn`` (an AnsibleModule, or a sh
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _options, _proc, _safefs, _stats
-from ansible_collections.fleet.criu.plugins.module_utils._lock import DirLock
+from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _lock, _options, _proc, _safefs, _stats
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     Runner,
     build_argv,
     LAZY_DAEMON_READY,
     find_tool,
     lazy_pages_argv,
-    lazy_ready,
+    start_until_ready,
+    stop,
 )
 
 LAZY_LOG = "lazy-pages.log"
@@ -72,12 +71,11 @@ def wait_for_free_pids(pids: t.Sequence[int], timeout: float, interval: float = 
 
 
 def read_pid(path: str) -> t.Optional[int]:
+    """The pid criu wrote to its pidfile, or None while it is missing, partly written or untrustworthy."""
     try:
-        with open(path, "r") as handle:
-            text = handle.read().strip()
-    except OSError:
+        return _safefs.read_pidfile(path)
+    except _safefs.SafeFsError:
         return None
-    return int(text) if re.match(r"\A[0-9]{1,10}\Z", text) else None
 
 
 def remove_if_exists(path: str) -> None:
@@ -109,15 +107,8 @@ def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> 
             raise RestoreError("shell_job: true needs script(1) as the pty holder (util-linux; package bsdutils on "
                                "Debian/Ubuntu), which was not found")
 
-    lock = None
-    if not module.check_mode:
-        lock = DirLock(images_dir, params["lock_timeout"])
-        lock.acquire()
-    try:
+    with _lock.held(images_dir, params["lock_timeout"], check_mode=module.check_mode):
         return _restore_locked(module, runner, tools, images_dir, script, stopwatch)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images_dir: str,
@@ -274,19 +265,6 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
     }
 
 
-def stop(handle: t.Any) -> None:
-    """Stop a background criu this module started (by its own pid)."""
-    if handle.poll() is None:
-        try:
-            os.kill(handle.pid, signal.SIGTERM)
-            handle.wait(5)
-        except Exception:  # pylint: disable=broad-except
-            try:
-                os.kill(handle.pid, signal.SIGKILL)
-            except OSError:
-                pass
-
-
 def start_lazy_daemon(runner: Runner, criu_path: str, images_dir: str, params: t.Mapping[str, t.Any]) -> t.Any:
     """Start ``criu lazy-pages`` against the source's page server; wait until it listens."""
     for name in (LAZY_LOG, "lazy-pages.socket"):
@@ -294,21 +272,17 @@ def start_lazy_daemon(runner: Runner, criu_path: str, images_dir: str, params: t
     server = params["page_server"]
     argv = lazy_pages_argv(criu_path, images_dir, LAZY_LOG, server["address"], server["port"], params["log_level"])
     output_path = os.path.join(images_dir, LAZY_OUTPUT)
+    log_path = os.path.join(images_dir, LAZY_LOG)
     old_umask = os.umask(0o077)
     try:
-        handle = runner.spawn(argv, output_path, cwd=images_dir)
+        started = start_until_ready(runner, argv, output_path, images_dir, log_path, LAZY_DAEMON_READY,
+                                    params["lazy_ready_timeout"])
     finally:
         os.umask(old_umask)
-    log_path = os.path.join(images_dir, LAZY_LOG)
-    deadline = time.monotonic() + max(1, params["lazy_ready_timeout"])
-    while True:
-        rc = handle.poll()
-        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), LAZY_DAEMON_READY):
-            return handle
-        if rc is not None or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    stop(handle)
+    if started.ready:
+        return started.handle
+    rc = started.rc
+    stop(started.handle)
     fail = _criu_log.failure("criu lazy-pages in %s" % images_dir, rc if rc is not None else -1, argv, log_path,
                              _criu_log.read_log(output_path, limit=64 * 1024), "")
     if rc is None:

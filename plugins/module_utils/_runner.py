@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
 import subprocess
+import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _options
+from ansible.module_utils.common.process import get_bin_path
+
+from ansible_collections.fleet.criu.plugins.module_utils import _criu_log, _options
 from ansible_collections.fleet.criu.plugins.module_utils._version import (
     Version,
     parse_version,
@@ -255,6 +259,50 @@ def lazy_ready(log_text: str, markers: t.Sequence[str]) -> bool:
     return True
 
 
+class Started(t.NamedTuple):
+    """A background criu: its handle, whether its log said it is ready, its exit code if it exited."""
+
+    handle: t.Any
+    ready: bool
+    rc: t.Optional[int]
+
+
+def start_until_ready(runner: "Runner", argv: t.Sequence[str], output_path: str, cwd: str, log_path: str,
+                      markers: t.Sequence[str], timeout: float, interval: float = 0.1) -> Started:
+    """Spawn argv in the background and poll until its log holds markers (in order), it exits, or timeout.
+
+    The one spawn-and-poll loop of the lazy-pages dump and the lazy-pages daemon. The caller
+    stops a process that is neither ready nor exited (``stop``).
+    """
+    handle = runner.spawn(argv, output_path, cwd=cwd)
+    deadline = time.monotonic() + max(1.0, float(timeout))
+    while True:
+        rc = handle.poll()
+        if rc is None and lazy_ready(_criu_log.read_log(log_path, limit=1024 * 1024), markers):
+            return Started(handle, True, None)
+        if rc is not None or time.monotonic() >= deadline:
+            return Started(handle, False, rc)
+        time.sleep(interval)
+
+
+def stop(handle: t.Any, grace: float = 5.0) -> t.Optional[int]:
+    """Stop a background process this module started (SIGTERM, then SIGKILL after grace seconds); its exit code."""
+    if handle.poll() is None:
+        try:
+            os.kill(handle.pid, signal.SIGTERM)
+            return handle.wait(grace)
+        except Exception:  # pylint: disable=broad-except
+            try:
+                os.kill(handle.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                return handle.wait(grace)
+            except Exception:  # pylint: disable=broad-except
+                return None
+    return handle.poll()
+
+
 def lazy_pipe_problem(cap_eff: t.Optional[int], pipe_max_size: t.Optional[int]) -> t.Optional[str]:
     """Why criu's lazy page server would fail every request here, or None."""
     if cap_eff is not None and cap_eff & (1 << CAP_SYS_RESOURCE):
@@ -297,23 +345,23 @@ def check_argv(criu_path: str, feature: t.Optional[str] = None) -> t.List[str]:
     return argv
 
 
-def find_tool(name: str, explicit: t.Optional[str] = None, extra_dirs: t.Sequence[str] = ("/usr/sbin", "/sbin", "/usr/local/sbin")) -> t.Optional[str]:
-    """Locate an executable: an explicit path wins, else PATH plus sbin dirs.
+_STANDARD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
-    Ansible often runs modules with a PATH that lacks /usr/sbin, where Debian
-    puts criu and criu-ns.
+
+def find_tool(name: str, explicit: t.Optional[str] = None, extra_dirs: t.Sequence[str] = ()) -> t.Optional[str]:
+    """Locate an executable: an explicit path wins, else Ansible's own search (get_bin_path).
+
+    get_bin_path (what AnsibleModule.get_bin_path runs) adds the sbin directories that
+    Ansible's module PATH often lacks and where Debian puts criu and criu-ns. extra_dirs
+    (the directory of the criu in use, for criu-ns and crit) are searched first.
     """
     if explicit:
         return explicit if os.path.isfile(explicit) and os.access(explicit, os.X_OK) else None
-    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
-    for extra in ("/usr/local/sbin", "/usr/local/bin") + tuple(extra_dirs) + ("/usr/bin", "/bin"):
-        if extra not in dirs:
-            dirs.append(extra)
-    for directory in dirs:
-        candidate = os.path.join(directory, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    first = [d for d in extra_dirs if d and d not in _STANDARD_DIRS]
+    try:
+        return get_bin_path(name, opt_dirs=first + ["/usr/local/sbin", "/usr/local/bin"])
+    except ValueError:
+        return None
 
 
 class Runner:
