@@ -92,31 +92,82 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-hint:
-  description: What usually causes the error CRIU reported and what to do, for well-known failures; null otherwise.
-  returned: failure after criu ran
-  type: str
-  sample: "the process is attached to a terminal or is not a session leader: set shell_job: true (or start the workload with setsid)"
-rc:
-  description: criu's exit status.
-  returned: failure after criu ran
-  type: int
-  sample: 1
-stdout:
-  description: criu's standard output.
-  returned: failure after criu ran
-  type: str
-  sample: ""
-stderr:
-  description: criu's standard error.
-  returned: failure after criu ran
-  type: str
-  sample: ""
+changed:
+  description: Whether a dump was made (or, in check mode, would be).
+  returned: always
+  type: bool
+  sample: true
+cmd:
+  description: The criu command line that was run (or would be run in check mode).
+  returned: when criu ran or would run
+  type: list
+  elements: str
+  sample: ["/usr/sbin/criu", "dump", "--tree", "4242", "--images-dir", "/var/lib/.job.fleet-criu-tmp-x1", "--log-file", "dump.log", "-v4"]
 criu_path:
   description: The criu binary that was found (null when none was).
   returned: failure, when criu is missing, too old or fails C(criu check)
   type: str
   sample: /usr/sbin/criu
+criu_version:
+  description: Version of the criu that made the dump.
+  returned: success
+  type: str
+  sample: "4.1.1"
+duration_s:
+  description: Wall time of this module run, in seconds.
+  returned: always
+  type: float
+  sample: 0.42
+error_line:
+  description: The first meaningful error line of CRIU's log (harmless lines skipped).
+  returned: failure after criu ran
+  type: str
+  sample: "(00.029688) Error (criu/tty.c:1830): tty: Found dangling tty with sid 390 pgid 390 (pts) on peer fd 0."
+foreign_files:
+  description: Entries of O(images_dir) that the collection did not write; the module refuses such a directory.
+  returned: failure, when O(images_dir) holds files the collection did not write
+  type: list
+  elements: str
+  sample: ["notes.txt"]
+hint:
+  description: What usually causes the error CRIU reported and what to do, for well-known failures; null otherwise.
+  returned: failure after criu ran
+  type: str
+  sample: "the process is attached to a terminal or is not a session leader: set shell_job: true (or start the workload with setsid)"
+image_id:
+  description: Content id of the dump (sha256 over the files' checksums, 32 hex digits). Null in check mode.
+  returned: success
+  type: str
+  sample: 3f1c0e8a9b7d6c5e4f3a2b1c0d9e8f7a
+images_dir:
+  description: The images directory.
+  returned: always
+  type: str
+  sample: /var/lib/fleet-criu/job
+images_tmp:
+  description: The temporary directory holding the partial dump, kept when the process could not be checked
+    after a failed dump.
+  returned: failure, when criu failed after it may have killed the process
+  type: str
+  sample: /var/lib/fleet-criu/.job.fleet-criu-tmp-k2j4
+lazy_pages_server:
+  description:
+    - With O(lazy_pages=true), the criu dump that serves the memory pages, with its PID (it exits once the
+      restoring side has fetched all pages), and the address and port it listens on.
+  returned: success with O(lazy_pages=true) when a dump was made
+  type: dict
+  sample: {"pid": 5120, "address": "10.0.0.1", "port": 27027}
+log_path:
+  description: CRIU's dump log (C(images_dir/dump.log); after a failure the kept copy of the failed run's log).
+  returned: always
+  type: str
+  sample: /var/lib/fleet-criu/job/dump.log
+log_tail:
+  description: The last 40 lines of CRIU's log.
+  returned: failure after criu ran
+  type: list
+  elements: str
+  sample: ["(00.030019) Error (criu/cr-dump.c:2111): Dumping FAILED."]
 matches:
   description: With O(pid_match), the processes that matched (pid, parent pid, redacted command line) when they
     are not exactly one tree.
@@ -124,23 +175,6 @@ matches:
   type: list
   elements: dict
   sample: [{"pid": 4242, "ppid": 1, "cmdline": "python3 /opt/jobs/crunch.py --token=<redacted>"}]
-foreign_files:
-  description: Entries of O(images_dir) that the collection did not write; the module refuses such a directory.
-  returned: failure, when O(images_dir) holds files the collection did not write
-  type: list
-  elements: str
-  sample: ["notes.txt"]
-images_tmp:
-  description: The temporary directory holding the partial dump, kept when the process could not be checked
-    after a failed dump.
-  returned: failure, when criu failed after it may have killed the process
-  type: str
-  sample: /var/lib/fleet-criu/.job.fleet-criu-tmp-k2j4
-changed:
-  description: Whether a dump was made (or, in check mode, would be).
-  returned: always
-  type: bool
-  sample: true
 msg:
   description: What was done or would be done, and why.
   returned: always
@@ -151,21 +185,28 @@ pid:
   returned: success
   type: int
   sample: 4242
-images_dir:
-  description: The images directory.
-  returned: always
-  type: str
-  sample: /var/lib/fleet-criu/job
-image_id:
-  description: Content id of the dump (sha256 over the files' checksums, 32 hex digits). Null in check mode.
-  returned: success
-  type: str
-  sample: 3f1c0e8a9b7d6c5e4f3a2b1c0d9e8f7a
 size_bytes:
   description: Total size of the images directory in bytes. Null in check mode.
   returned: success
   type: int
   sample: 7102464
+source:
+  description: Facts about the dumped process, as recorded in the manifest.
+  returned: success
+  type: dict
+  sample:
+    host: web1
+    pid: 4242
+    start_ticks: 123456
+    start_time: "2025-01-01T10:00:00Z"
+    cmdline: python3 /opt/jobs/crunch.py
+    comm: python3
+    tree: [{"pid": 4242, "ns_pid": 4242, "ppid": 1, "comm": "python3", "cmdline": "python3 /opt/jobs/crunch.py"}]
+source_running:
+  description: After a failed dump, whether the source process is still alive (and was not left stopped).
+  returned: failure after criu ran
+  type: bool
+  sample: true
 stats:
   description:
     - CRIU's own dump statistics (from C(stats-dump), else its C(--display-stats) output).
@@ -181,62 +222,6 @@ stats:
     pages_written: 1724
     pages_skipped_parent: 0
     pages_lazy: 0
-criu_version:
-  description: Version of the criu that made the dump.
-  returned: success
-  type: str
-  sample: "4.1.1"
-log_path:
-  description: CRIU's dump log (C(images_dir/dump.log); after a failure the kept copy of the failed run's log).
-  returned: always
-  type: str
-  sample: /var/lib/fleet-criu/job/dump.log
-duration_s:
-  description: Wall time of this module run, in seconds.
-  returned: always
-  type: float
-  sample: 0.42
-source:
-  description: Facts about the dumped process, as recorded in the manifest.
-  returned: success
-  type: dict
-  sample:
-    host: web1
-    pid: 4242
-    start_ticks: 123456
-    start_time: "2025-01-01T10:00:00Z"
-    cmdline: python3 /opt/jobs/crunch.py
-    comm: python3
-    tree: [{"pid": 4242, "ns_pid": 4242, "ppid": 1, "comm": "python3", "cmdline": "python3 /opt/jobs/crunch.py"}]
-cmd:
-  description: The criu command line that was run (or would be run in check mode).
-  returned: when criu ran or would run
-  type: list
-  elements: str
-  sample: ["/usr/sbin/criu", "dump", "--tree", "4242", "--images-dir", "/var/lib/.job.fleet-criu-tmp-x1", "--log-file", "dump.log", "-v4"]
-lazy_pages_server:
-  description:
-    - With O(lazy_pages=true), the criu dump that serves the memory pages, with its PID (it exits once the
-      restoring side has fetched all pages), and the address and port it listens on.
-  returned: success with O(lazy_pages=true) when a dump was made
-  type: dict
-  sample: {"pid": 5120, "address": "10.0.0.1", "port": 27027}
-source_running:
-  description: After a failed dump, whether the source process is still alive (and was not left stopped).
-  returned: failure after criu ran
-  type: bool
-  sample: true
-error_line:
-  description: The first meaningful error line of CRIU's log (harmless lines skipped).
-  returned: failure after criu ran
-  type: str
-  sample: "(00.029688) Error (criu/tty.c:1830): tty: Found dangling tty with sid 390 pgid 390 (pts) on peer fd 0."
-log_tail:
-  description: The last 40 lines of CRIU's log.
-  returned: failure after criu ran
-  type: list
-  elements: str
-  sample: ["(00.030019) Error (criu/cr-dump.c:2111): Dumping FAILED."]
 """
 
 from ansible.module_utils.basic import AnsibleModule

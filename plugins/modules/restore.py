@@ -82,78 +82,54 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-hint:
-  description: What usually causes the error CRIU reported and what to do, for well-known failures; null otherwise.
-  returned: failure after criu ran
-  type: str
-  sample: "the process is attached to a terminal or is not a session leader: set shell_job: true (or start the workload with setsid)"
-rc:
-  description: criu's exit status.
-  returned: failure after criu ran
-  type: int
-  sample: 1
-stdout:
-  description: criu's standard output.
-  returned: failure after criu ran
-  type: str
-  sample: ""
-stderr:
-  description: criu's standard error.
-  returned: failure after criu ran
-  type: str
-  sample: ""
-criu_path:
-  description: The criu binary that was found (null when none was).
-  returned: failure, when criu is missing, too old or fails C(criu check)
-  type: str
-  sample: /usr/sbin/criu
-restore_blockers:
-  description: Why this host cannot restore the images (criu older than the one that dumped them, another
-    architecture, ...).
-  returned: failure, when the images cannot be restored here
-  type: list
-  elements: str
-  sample: ["the images were made by criu 4.1.1, newer than this host's criu 3.17.1"]
-criu_version:
-  description: Version of the criu that was found.
-  returned: failure, when criu is too old or fails C(criu check)
-  type: str
-  sample: "3.17.1"
-lazy_pages_daemon_pid:
-  description: With O(lazy_pages=true), the PID of the C(criu lazy-pages) daemon that fetches the memory pages.
-  returned: success with O(lazy_pages=true) when a restore was made
-  type: int
-  sample: 5230
 changed:
   description: Whether a restore happened (or, in check mode, would happen).
   returned: always
   type: bool
   sample: true
-msg:
-  description: What was done or would be done, and why.
+cmd:
+  description: The command line that was run (or would be run in check mode).
+  returned: when criu ran or would run
+  type: list
+  elements: str
+  sample: ["/usr/sbin/criu", "restore", "--images-dir", "/var/lib/fleet-criu/job", "--log-file", "restore.log", "-v4"]
+compatibility_warnings:
+  description: Differences between the image's host and this one that do not block a restore (kernel family).
+  returned: success
+  type: list
+  elements: str
+  sample: ["the images were made on kernel 6.1.0-18-amd64, this host runs 6.18.44 (different major.minor: restore may fail on missing kernel features)"]
+criu_path:
+  description: The criu binary that was found (null when none was).
+  returned: failure, when criu is missing, too old or fails C(criu check)
+  type: str
+  sample: /usr/sbin/criu
+criu_version:
+  description: Version of the criu that was found.
+  returned: failure, when criu is too old or fails C(criu check)
+  type: str
+  sample: "3.17.1"
+duration_s:
+  description: Wall time of this module run, in seconds.
   returned: always
+  type: float
+  sample: 1.3
+error_line:
+  description: The first meaningful error line of CRIU's log (harmless lines skipped).
+  returned: failure after criu ran
   type: str
-  sample: restored pid 4242 from /var/lib/fleet-criu/job
-pid:
-  description: PID of the restored tree's root, as seen from the host. Null in check mode when a restore would happen.
-  returned: success
-  type: int
-  sample: 4242
-ns_pid:
-  description: PID of the restored root inside its own PID namespace (equals RV(pid) unless O(namespaced=true)).
-  returned: success
-  type: int
-  sample: 4242
-start_time:
-  description: Start time of the restored root (UTC).
-  returned: success
+  sample: "(00.002367) Error (criu/cr-restore.c:1230): Can't fork for 267: File exists"
+hint:
+  description: What usually causes the error CRIU reported and what to do, for well-known failures; null otherwise.
+  returned: failure after criu ran
   type: str
-  sample: "2025-01-01T10:05:00Z"
-start_ticks:
-  description: Start time of the restored root in clock ticks since boot (C(/proc/PID/stat) field 22).
+  sample: "the process is attached to a terminal or is not a session leader: set shell_job: true (or start the workload with setsid)"
+holder_pid:
+  description: PID of the background process that holds the restored tree (criu-ns, or C(script) for shell jobs),
+    null when criu ran in the foreground with C(--restore-detached).
   returned: success
   type: int
-  sample: 1234567
+  sample: 5120
 image_id:
   description: Id of the restored image (from its manifest).
   returned: success
@@ -164,61 +140,70 @@ images_dir:
   returned: always
   type: str
   sample: /var/lib/fleet-criu/job
-stats:
-  description: CRIU's own restore statistics (times in microseconds, memory in pages). Empty when nothing ran.
-  returned: success
-  type: dict
-  sample: {"restore_time_us": 11530, "forking_time_us": 7, "pages_restored": 1724, "pages_compared": 0, "pages_skipped_cow": 0}
+lazy_pages_daemon_pid:
+  description: With O(lazy_pages=true), the PID of the C(criu lazy-pages) daemon that fetches the memory pages.
+  returned: success with O(lazy_pages=true) when a restore was made
+  type: int
+  sample: 5230
 log_path:
   description: CRIU's restore log.
   returned: always
   type: str
   sample: /var/lib/fleet-criu/job/restore.log
-duration_s:
-  description: Wall time of this module run, in seconds.
-  returned: always
-  type: float
-  sample: 1.3
-holder_pid:
-  description: PID of the background process that holds the restored tree (criu-ns, or C(script) for shell jobs),
-    null when criu ran in the foreground with C(--restore-detached).
-  returned: success
-  type: int
-  sample: 5120
-compatibility_warnings:
-  description: Differences between the image's host and this one that do not block a restore (kernel family).
-  returned: success
-  type: list
-  elements: str
-  sample: ["the images were made on kernel 6.1.0-18-amd64, this host runs 6.18.44 (different major.minor: restore may fail on missing kernel features)"]
-cmd:
-  description: The command line that was run (or would be run in check mode).
-  returned: when criu ran or would run
-  type: list
-  elements: str
-  sample: ["/usr/sbin/criu", "restore", "--images-dir", "/var/lib/fleet-criu/job", "--log-file", "restore.log", "-v4"]
-mismatched_files:
-  description: Image files that are missing or whose size or sha256 differ from the manifest.
-  returned: failure, when the checksum verification failed
-  type: list
-  elements: dict
-  sample: [{"file": "pages-1.img", "problem": "sha256", "expected": "ab...", "actual": "cd..."}]
-pids_taken:
-  description: Image PIDs still in use after O(pid_wait_timeout), with what holds each.
-  returned: failure, when PIDs stayed taken
-  type: dict
-  sample: {"267": "pid 267 (python3 /root/counter.py), state Z (a zombie: its parent pid 1 (sleep infinity) has not reaped it)"}
-error_line:
-  description: The first meaningful error line of CRIU's log (harmless lines skipped).
-  returned: failure after criu ran
-  type: str
-  sample: "(00.002367) Error (criu/cr-restore.c:1230): Can't fork for 267: File exists"
 log_tail:
   description: The last 40 lines of CRIU's log.
   returned: failure after criu ran
   type: list
   elements: str
   sample: ["(00.002409) Error (criu/cr-restore.c:2320): Restoring FAILED."]
+mismatched_files:
+  description: Image files that are missing or whose size or sha256 differ from the manifest.
+  returned: failure, when the checksum verification failed
+  type: list
+  elements: dict
+  sample: [{"file": "pages-1.img", "problem": "sha256", "expected": "ab...", "actual": "cd..."}]
+msg:
+  description: What was done or would be done, and why.
+  returned: always
+  type: str
+  sample: restored pid 4242 from /var/lib/fleet-criu/job
+ns_pid:
+  description: PID of the restored root inside its own PID namespace (equals RV(pid) unless O(namespaced=true)).
+  returned: success
+  type: int
+  sample: 4242
+pid:
+  description: PID of the restored tree's root, as seen from the host. Null in check mode when a restore would happen.
+  returned: success
+  type: int
+  sample: 4242
+pids_taken:
+  description: Image PIDs still in use after O(pid_wait_timeout), with what holds each.
+  returned: failure, when PIDs stayed taken
+  type: dict
+  sample: {"267": "pid 267 (python3 /root/counter.py), state Z (a zombie: its parent pid 1 (sleep infinity) has not reaped it)"}
+restore_blockers:
+  description: Why this host cannot restore the images (criu older than the one that dumped them, another
+    architecture, ...).
+  returned: failure, when the images cannot be restored here
+  type: list
+  elements: str
+  sample: ["the images were made by criu 4.1.1, newer than this host's criu 3.17.1"]
+start_ticks:
+  description: Start time of the restored root in clock ticks since boot (C(/proc/PID/stat) field 22).
+  returned: success
+  type: int
+  sample: 1234567
+start_time:
+  description: Start time of the restored root (UTC).
+  returned: success
+  type: str
+  sample: "2025-01-01T10:05:00Z"
+stats:
+  description: CRIU's own restore statistics (times in microseconds, memory in pages). Empty when nothing ran.
+  returned: success
+  type: dict
+  sample: {"restore_time_us": 11530, "forking_time_us": 7, "pages_restored": 1724, "pages_compared": 0, "pages_skipped_cow": 0}
 """
 
 import os

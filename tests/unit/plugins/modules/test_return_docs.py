@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[4]
-# Keys Ansible itself adds or that every module result has.
-STANDARD = {"changed", "failed", "msg", "invocation", "warnings", "deprecations"}
+# Keys Ansible itself adds, and Ansible's common return values (rc, stdout, stderr of a
+# command), which module documentation does not repeat.
+STANDARD = {"changed", "failed", "msg", "invocation", "warnings", "deprecations", "rc", "stdout", "stderr"}
 ERRORS = {"DumpError", "RestoreError", "ActionError", "fail_json", "exit_json", "MigrationError"}
 
 
