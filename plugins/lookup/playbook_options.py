@@ -13,7 +13,7 @@ author:
   - fleet.criu contributors (!UNKNOWN)
 description:
   - The collection's playbooks (C(fleet.criu.checkpoint), C(restore), C(upgrade), C(migrate)) expose criu options
-    as playbook variables (C(tcp_established), C(dump_extra_args), ...). Each option is declared once, in the
+    as playbook variables (C(shell_job), C(dump_extra_args), ...). Each option is declared once, in the
     collection's option table, with the modules that take it and the playbooks that expose it.
   - With O(spec=false) this lookup returns, for one playbook and one module it runs, the module options whose
     playbook variable is set (and not null), ready for C(module_defaults). An unset variable is left out, so the
