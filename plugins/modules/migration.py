@@ -305,6 +305,21 @@ outcome:
   returned: with O(step=send) and O(step=rollback)
   type: str
   sample: restored
+pids_taken:
+  description: Image PIDs still in use on the target after O(pid_wait_timeout), with what holds each.
+  returned: failure of C(receive) or C(restore_here), when PIDs stayed taken
+  type: dict
+  sample: {"267": "pid 267 (python3 /root/counter.py), state S"}
+stage:
+  description: Where a failed C(send) or C(receive) stopped (C(dump), C(verify), C(restore)).
+  returned: failure of C(send) or C(receive)
+  type: str
+  sample: restore
+target_clean:
+  description: Whether a failed restore left nothing running on the target (then the source may run the process again).
+  returned: failure of C(receive), C(send) or C(restore_here) after the target tried to restore
+  type: bool
+  sample: true
 failure:
   description: Why the move did not happen, when it did not.
   returned: with O(step=send) and O(step=rollback), when the outcome is not C(restored)

@@ -52,11 +52,21 @@ def failure_detail_keys():
     raise AssertionError("_criu_log.failure not found")
 
 
+def _names(doc):
+    """Every documented key, with those documented under ``contains``."""
+    names = set()
+    for key, entry in (doc or {}).items():
+        names.add(key)
+        if isinstance(entry, dict) and isinstance(entry.get("contains"), dict):
+            names |= _names(entry["contains"])
+    return names
+
+
 def documented(module: str):
     tree = ast.parse((ROOT / "plugins" / "modules" / f"{module}.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id == "RETURN":
-            return set(yaml.safe_load(node.value.value) or {})
+            return _names(yaml.safe_load(node.value.value))
     raise AssertionError(f"{module} has no RETURN")
 
 
@@ -64,6 +74,9 @@ CASES = {
     "dump": ["modules/dump.py", "module_utils/_dump.py"],
     "restore": ["modules/restore.py", "module_utils/_restore.py"],
     "image_info": ["modules/image_info.py"],
+    "host_info": ["modules/host_info.py"],
+    "package_info": ["modules/package_info.py", "module_utils/_apt.py"],
+    "migration": ["modules/migration.py", "module_utils/_migrate.py"],
 }
 
 
