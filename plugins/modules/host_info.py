@@ -14,8 +14,8 @@ description:
   - Reports the C(criu) binary's path and version, whether C(criu-ns) and C(crit) are present,
     the kernel release and architecture, whether the version meets a floor,
     the verdict of C(criu check), and per-feature support (C(criu check --feature NAME)).
-  - Read-only. Everything is also returned as the fact C(ansible_facts.criu),
-    so it can be used in C(when:) conditions.
+  - Read-only. It sets no facts, as an C(_info) module must not; register its result and use that,
+    for example in C(when) conditions.
   - A missing C(criu) is reported (O(criu_path) not found, RV(found=false)), not a failure.
 author:
   - fleet.criu contributors (!UNKNOWN)
@@ -68,14 +68,14 @@ EXAMPLES = r"""
 - name: Refuse to go on without a working CRIU >= 3.18
   ansible.builtin.assert:
     that:
-      - ansible_facts.criu.meets_floor
-      - ansible_facts.criu.check_ok
-    fail_msg: "{{ ansible_facts.criu.check_message }}"
+      - criu_host.meets_floor
+      - criu_host.check_ok
+    fail_msg: "{{ criu_host.check_message }}"
 
 - name: Pre-copy only where the kernel tracks dirty memory
   ansible.builtin.debug:
     msg: pre-copy possible
-  when: ansible_facts.criu.features.mem_dirty_track
+  when: criu_host.features.mem_dirty_track
 
 - name: Ask about more features, with a stricter floor
   fleet.criu.host_info:
@@ -182,17 +182,6 @@ feature_messages:
   returned: always
   type: dict
   sample: {"mem_dirty_track": "Warn  (criu/cr-check.c:824): Dirty tracking is OFF. Memory snapshot will not work."}
-ansible_facts:
-  description: The same facts as the other return values, under C(ansible_facts.criu).
-  returned: always
-  type: dict
-  contains:
-    criu:
-      description: All of the above keys (except RV(ansible_facts) itself).
-      type: dict
-      returned: always
-      sample: {"found": true, "version": "4.1.1", "meets_floor": true, "check_ok": true}
-  sample: {"criu": {"found": true, "version": "4.1.1", "meets_floor": true, "check_ok": true}}
 """
 
 import typing as t
@@ -278,10 +267,7 @@ def main() -> None:
     problem = _common.check_floor_option(module.params["min_version"])
     if problem:
         module.fail_json(msg=problem)
-    facts = gather(Runner(module.run_command), module.params)
-    result = dict(facts)
-    result["ansible_facts"] = {"criu": facts}
-    module.exit_json(changed=False, **result)
+    module.exit_json(changed=False, **gather(Runner(module.run_command), module.params))
 
 
 if __name__ == "__main__":
