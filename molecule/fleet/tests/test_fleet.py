@@ -27,6 +27,21 @@ def test_checkpoint_made_per_host_per_run_directories(host):
     assert host.file("/var/lib/fleet-criu/images/cp1").mode == 0o700
 
 
+def test_every_run_left_its_rows_as_json_next_to_the_images(host, expected):
+    me = hostname(host)
+    runs = [("cp1", "checkpoint", "dump"), ("cp1", "restore", "restore")]
+    if me.endswith("node1"):
+        runs.append(("up1", "upgrade", "dump+upgrade+restore"))
+    for run_id, playbook, action in runs:
+        path = f"/var/lib/fleet-criu/images/{run_id}/summary-{playbook}.json"
+        assert host.file(path).mode == 0o600, path
+        summary = json.loads(host.check_output("cat %s", path))
+        assert summary["title"] == f"fleet.criu {playbook} (run {run_id})"
+        assert [(row["host"], row["action"]) for row in summary["rows"]] == [(me, action)], summary
+    # The same summary is the run's job artifact (set_stats), for AWX.
+    assert any("fleet_criu_summary" in line for line in expected["checkpoint_stats"]), expected["checkpoint_stats"]
+
+
 def test_upgrade_installed_the_package_and_restored_the_process(host, expected):
     if not hostname(host).endswith("node1"):
         pytest.skip("node1 was upgraded")
