@@ -19,7 +19,7 @@ description:
     C(update_cache=true)) to learn about new versions.
   - Unlike M(ansible.builtin.package_facts), it reports the versions apt could install, not only the installed
     ones, and it sets no facts (register its result).
-  - The role M(fleet.criu.install) uses it to choose the criu package to install.
+  - The role C(fleet.criu.install) uses it to choose the criu package to install.
 author:
   - fleet.criu contributors (!UNKNOWN)
 extends_documentation_fragment:
