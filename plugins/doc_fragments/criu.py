@@ -492,6 +492,40 @@ options:
     default: 10
 """
 
+    # The options of fleet.criu.migration, fleet.criu.prune.
+    MIGRATION_PRUNE = r"""
+options:
+  images_root:
+    description:
+    - The parent of every run's images (C(<images_root>/<run_id>/<host>), the playbooks' layout).
+    - M(fleet.criu.migration) uses it in its C(check_source) step; M(fleet.criu.prune) removes images
+      below it.
+    type: path
+    default: /var/lib/fleet-criu/images
+"""
+
+    # The options of fleet.criu.prune.
+    PRUNE = r"""
+options:
+  older_than_days:
+    description:
+    - Keep images younger than this many days (by the manifest's creation time). C(0) ignores age.
+    type: float
+    default: 7
+  keep_runs:
+    description:
+    - Always keep the newest this many runs, whatever their age. C(0) keeps none for that reason.
+    type: int
+    default: 1
+  unrestored:
+    description:
+    - Also remove dumps that were never restored from their directory and were made without C(leave_running).
+    - Those may be the only copy of a process (criu ended it when it dumped it); leave it C(false) unless
+      you know they are not.
+    type: bool
+    default: false
+"""
+
     # The options of fleet.criu.migration.
     MIGRATION = r"""
 options:

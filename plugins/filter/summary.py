@@ -30,6 +30,7 @@ KINDS: t.Dict[str, t.Dict[str, str]] = {
     "checkpoint": {"result": "checkpoint_dump"},
     "restore": {"result": "restore_result"},
     "upgrade": {"result": "upgrade_dump", "outcome": "upgrade_outcome", "started": "upgrade_started"},
+    "cleanup": {"result": "cleanup_result"},
 }
 
 # Jinja's default policy "truncate.leeway": a string at most this much longer than the
@@ -105,6 +106,10 @@ def _row(kind: str, host: str, facts: t.Mapping[str, t.Any], result: t.Mapping[s
             outcome = "pid %s%s" % (result.get("pid"), "" if result.get("changed") else " (already running)")
         return {"host": host, "process": result.get("images_dir", "-"), "action": "restore", "result": outcome,
                 "size_bytes": None, "frozen_ms": "-", "total_s": result.get("duration_s", "-")}
+    if kind == "cleanup":
+        outcome = "FAILED" if failed else "-%d =%d" % (len(result.get("removed") or []), len(result.get("kept") or []))
+        return {"host": host, "process": result.get("images_root", "-"), "action": "prune", "result": outcome,
+                "size_bytes": result.get("freed_bytes"), "frozen_ms": "-", "total_s": "-"}
     started = jinja_float(facts.get(names["started"]))
     return {"host": host, "process": _process(result), "action": "dump+upgrade+restore",
             "result": facts.get(names["outcome"], "FAILED"),
@@ -117,7 +122,8 @@ def summary_rows(hosts: t.Sequence[str], hostvars: t.Mapping[str, t.Any], kind: 
                  started: t.Optional[str] = None, now: t.Optional[float] = None) -> t.List[t.Dict[str, t.Any]]:
     """One summary row per host (in the order of hosts) that registered the run's result.
 
-    kind: checkpoint, restore or upgrade. result/outcome/started: the names of the
+    kind: checkpoint, restore, upgrade or cleanup (one row per host: removed and kept
+    directories, bytes freed). result/outcome/started: the names of the
     registered result (and, for upgrade, of the outcome fact and of the start time),
     when they differ from the playbooks' own. now: the time to measure an upgrade's
     total_s to (default: now, on the clock upgrade_started was read from).

@@ -32,7 +32,11 @@ RESTORE = "restore"
 MIGRATION = "migration"
 HOST_INFO = "host_info"
 IMAGE_INFO = "image_info"
+PRUNE = "prune"
+# The modules of the action group fleet.criu.criu (every one takes criu_path).
 ALL_MODULES = (HOST_INFO, IMAGE_INFO, DUMP, RESTORE, MIGRATION)
+# Every module the table declares options for, in documentation order.
+MODULES = ALL_MODULES + (PRUNE,)
 
 DEFAULT_IMAGES_ROOT = "/var/lib/fleet-criu/images"
 MANAGE_CGROUPS_MODES = ["none", "props", "soft", "full", "strict", "ignore"]
@@ -45,6 +49,7 @@ PLAYBOOK_MODULES: t.Dict[str, t.Tuple[str, ...]] = {
     "restore": (RESTORE,),
     "upgrade": (DUMP, RESTORE),
     "migrate": (MIGRATION,),
+    "cleanup": (PRUNE,),
 }
 _DUMPING = ("checkpoint", "upgrade", "migrate")
 _RESTORING = ("restore", "upgrade", "migrate")
@@ -330,6 +335,30 @@ OPTIONS: t.Tuple[Option, ...] = (
         ("Verify every image file's sha256 against the manifest (sizes are always checked).",),
     ),
     Option(
+        "images_root", (MIGRATION, PRUNE), {"type": "path", "default": DEFAULT_IMAGES_ROOT},
+        ("The parent of every run's images (C(<images_root>/<run_id>/<host>), the playbooks' layout).",
+         "M(fleet.criu.migration) uses it in its C(check_source) step; M(fleet.criu.prune) removes images below it."),
+        playbooks=("cleanup",),
+    ),
+    Option(
+        "older_than_days", (PRUNE,), {"type": "float", "default": 7},
+        ("Keep images younger than this many days (by the manifest's creation time). C(0) ignores age.",),
+        playbooks=("cleanup",),
+    ),
+    Option(
+        "keep_runs", (PRUNE,), {"type": "int", "default": 1},
+        ("Always keep the newest this many runs, whatever their age. C(0) keeps none for that reason.",),
+        playbooks=("cleanup",),
+    ),
+    Option(
+        "unrestored", (PRUNE,), _bool(),
+        ("Also remove dumps that were never restored from their directory and were made without "
+         "C(leave_running).",
+         "Those may be the only copy of a process (criu ended it when it dumped it); leave it C(false) unless you "
+         "know they are not."),
+        playbooks=("cleanup",),
+    ),
+    Option(
         "journal_dir", (MIGRATION,), {"type": "path", "default": "/var/lib/fleet-criu/journal"},
         ("Root-only directory of this host's migration journals.",),
         playbooks=("migrate",),
@@ -499,7 +528,7 @@ def fragment_name(modules: t.Sequence[str]) -> str:
     """The doc fragment attribute that documents the options of exactly these modules."""
     if set(modules) >= set(ALL_MODULES):
         return "DOCUMENTATION"
-    return "_".join(module for module in ALL_MODULES if module in modules).upper()
+    return "_".join(module for module in MODULES if module in modules).upper()
 
 
 def fragments() -> t.Dict[str, t.Dict[str, t.Any]]:

@@ -42,6 +42,7 @@ extends_documentation_fragment:
   - fleet.criu.criu.dump_restore_migration
   - fleet.criu.criu.dump_migration
   - fleet.criu.criu.restore_migration
+  - fleet.criu.criu.migration_prune
   - fleet.criu.criu.migration
   - fleet.criu.criu.attributes
 attributes:
@@ -78,10 +79,6 @@ options:
     type: str
     choices: [source, target]
     default: source
-  images_root:
-    description: With O(step=check_source), the directory below which each run's images go.
-    type: path
-    default: /var/lib/fleet-criu/images
   images_dir:
     description: The run's images directory on this host (all steps but C(check_source), which returns it).
     type: path
@@ -452,7 +449,6 @@ def argument_spec() -> t.Dict[str, t.Any]:
         run_id=dict(type="str"),
         host=dict(type="str"),
         role=dict(type="str", choices=["source", "target"], default="source"),
-        images_root=dict(type="path", default=_options.DEFAULT_IMAGES_ROOT),
         images_dir=dict(type="path"),
         lazy_pages=dict(type="bool", default=False),
         transport=dict(type="str", choices=_migrate.TRANSPORTS, default="stream"),

@@ -31,7 +31,7 @@ from ansible_collections.fleet.criu.plugins.module_utils import _options
 from ansible_collections.fleet.criu.plugins.modules import migration
 
 ROOT = Path(__file__).resolve().parents[3]
-PLAYBOOKS = ("checkpoint", "restore", "migrate", "upgrade")
+PLAYBOOKS = ("checkpoint", "restore", "migrate", "upgrade", "cleanup")
 DOCS = ROOT / "docs" / "playbooks.md"
 TYPES = {"str", "bool", "int", "float", "list", "dict", "path", "raw"}
 # Strings Ansible evaluates as bare Jinja expressions rather than templates.
@@ -156,7 +156,7 @@ def test_spec_defaults_pass_the_spec(name):
 def test_extra_vars_strings_are_coerced(name):
     """-e key=value gives strings: the spec must accept them."""
     spec = load_spec(name)
-    samples = {"int": "123", "bool": "true", "str": "web1:&workers", "path": "/srv/x", "list": "--a,--b",
+    samples = {"int": "123", "float": "1.5", "bool": "true", "str": "web1:&workers", "path": "/srv/x", "list": "--a,--b",
                "dict": '{"web2": "web1"}', "raw": "25%"}
     params = {o: (a["choices"][-1] if "choices" in a else samples[a["type"]]) for o, a in spec.items()}
     result = ArgumentSpecValidator(spec).validate(params)
@@ -226,6 +226,7 @@ MODULE_SPECS = {
     "dump": _options.argument_spec("dump"),
     "restore": _options.argument_spec("restore"),
     "migration": migration.argument_spec(),
+    "prune": _options.argument_spec("prune"),
 }
 
 
@@ -359,6 +360,8 @@ BAD = [
     ("upgrade", "both-upgrade-steps", ["pid_match=x", "upgrade_tasks={tasks}", "upgrade_role=r"], ["upgrade_role"]),
     ("upgrade", "missing-tasks-file", ["pid_match=x", "upgrade_tasks=/nonexistent/upgrade.yml"], ["upgrade_tasks"]),
     ("upgrade", "pid-zero", ["pid=0", "upgrade_tasks={tasks}"], ["pid"]),
+    ("cleanup", "types", ["older_than_days=week", "keep_runs=some", "unrestored=perhaps"],
+     ["older_than_days", "keep_runs", "unrestored"]),
     # Variables that become path components: <images_root>/<run_id>/<host>.
     ("checkpoint", "run-id-traversal", ["pid_match=x", "run_id=../../.."], ["run_id"]),
     ("checkpoint", "run-id-slash", ["pid_match=x", "run_id=a/b"], ["run_id"]),
@@ -381,6 +384,8 @@ BAD = [
 ]
 
 GOOD = [
+    ("cleanup", ["fleet_hosts=workers:!fake2", "older_than_days=0.5", "keep_runs=2", "unrestored=false",
+                 "images_root=/srv/fleet-criu_images"]),
     ("checkpoint", ["pid=123", "leave_running=true", "tcp_established=yes", "serial=50%", "fleet_hosts=workers:!fake2",
                     "max_fail_percentage=100", "dump_extra_args=--skip-in-flight", "run_id=nightly-2026.11.28_a"]),
     ("restore", ["run_id=20261128T101500Z", "fleet_hosts=workers:!fake2", "transfer_method=direct", "serial=1",

@@ -186,3 +186,20 @@ def test_table_refuses_what_is_not_rows(rows):
 
 def test_the_filters_are_registered():
     assert set(f.FilterModule().filters()) == {"summary_rows", "summary_table"}
+
+
+def test_cleanup_rows():
+    from ansible_collections.fleet.criu.plugins.filter.summary import summary_rows
+    hostvars = {
+        "web1": {"cleanup_result": {"images_root": "/var/lib/fleet-criu/images", "removed": [{}, {}], "kept": [{}],
+                                    "freed_bytes": 2097152}},
+        "web2": {"cleanup_result": {"failed": True, "msg": "images_root must be ..."}},
+        "web3": {},
+    }
+    rows = summary_rows(["web1", "web2", "web3"], hostvars, "cleanup")
+    assert rows == [
+        {"host": "web1", "process": "/var/lib/fleet-criu/images", "action": "prune", "result": "-2 =1",
+         "size_bytes": 2097152, "frozen_ms": "-", "total_s": "-"},
+        {"host": "web2", "process": "-", "action": "prune", "result": "FAILED", "size_bytes": None, "frozen_ms": "-",
+         "total_s": "-"},
+    ]
