@@ -33,7 +33,7 @@ from ansible_collections.fleet.criu.plugins.module_utils import _images, _lock
 
 DAY_S = 86400.0
 # Files the playbooks write into a run directory (the run's summary rows, per kind).
-RUN_FILE = re.compile(r"\Asummary-[a-z]+\.json\Z")
+RUN_FILE = re.compile(r"\Asummary-[A-Za-z0-9._-]+\.json\Z")
 
 
 class Verdict(t.NamedTuple):

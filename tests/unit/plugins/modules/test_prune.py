@@ -56,6 +56,7 @@ def root(tmp_path):
     make_dump(base / "r3" / "web1", extra={"notes.txt": b"mine"})  # holds a foreign file
     make_dump(base / "r4" / "web1", created=_images.utc_now(), restored=True)  # new
     (base / "r1" / "summary-checkpoint.json").write_text("{}")
+    (base / "r1" / "summary-web-1.example-to-web2.json").write_text("{}")  # migrate's
     return base
 
 
