@@ -51,6 +51,8 @@ SKIPPED_JOB = [
 
 # A job step waits for its gate: ``gate "$1/gate-N"`` in the jobs' shell scripts.
 WAIT_FOR_GATE = 'gate() { while [ ! -e "$1" ]; do sleep 0.1; done; }; '
+# An elapsed time or an ETA as the lines print it: 12 s, 3 min 05 s, 1 h 02 min.
+DURATION = r"\d+ (?:s|min \d+ s|h \d+ min)"
 # Generous bounds for a hung run; nothing is asserted about durations.
 ASYNC_LIMIT = 900
 RUN_LIMIT = 900
@@ -79,20 +81,54 @@ def cases(workdir: dict[str, Path]) -> dict[str, Case]:
     def bytes_seen(line: str) -> None:
         # Five files of 240 kB: a line saying 20*N % means N files are there; the
         # writer writes file N+1 only once that line was seen.
-        found = re.search(r'"msg": "writer: .* \((\d+)%\), \d+ s"', line)
+        found = re.search(r'^writer: .* \((\d+)%\), .*/s', line)
         if found:
             open_gates(gates["bytes"], int(found.group(1)) // 20)
 
     def files_seen(line: str) -> None:
-        found = re.search(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', line)
+        found = re.search(r'^build: (\d+) files \(\*\.o\), ' + DURATION + '$', line)
         if found:
             open_gates(gates["files"], int(found.group(1)))
 
     def failing_seen(line: str) -> None:
-        if re.search(r'"msg": "failing step: running, \d+ s"', line):
+        if re.search(r'^failing step: running, ' + DURATION + '$', line):
             open_gates(gates["failing"], 1)
 
+    # Stands in for async_status (a module beside the playbook wins over the builtin):
+    # "running" for the first 1000 reads of the job's status, then "finished". So the
+    # role polls exactly 1001 times, and fast: no Python starts for a poll.
+    counter = workdir["thousand"] / "reads"
+    library = workdir["thousand"] / "library"
+    library.mkdir()
+    (library / "async_status").write_text(
+        "#!/bin/sh\n"
+        'n=$(( $(cat "%s" 2>/dev/null || echo 0) + 1 )); echo "$n" > "%s"\n'
+        'if [ "$n" -le 1000 ]; then echo \'{"started": true, "finished": false}\'\n'
+        'else echo \'{"started": true, "finished": true, "rc": 0, "changed": true}\'; fi\n' % (counter, counter))
+    (library / "async_status").chmod(0o755)
+
+    ghost_inventory = workdir["unreachable"] / "inventory.ini"
+    ghost_inventory.write_text("ghost ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=1 "
+                               "ansible_ssh_common_args='-o ConnectTimeout=5'\n")
+
     return {
+        # Polled at least 1000 times in one task: no include nests in another.
+        "thousand": Case([
+            {"name": "Wait with progress", "ansible.builtin.include_role": {"name": "fleet.criu.progress"},
+             "vars": {"progress_job": {"ansible_job_id": "j000000000.1000", "started": 1, "finished": 0},
+                      "progress_label": "counter", "progress_interval": 0}}]),
+        # A job id no host knows: the status is gone.
+        "vanished": Case([
+            {"name": "Wait with progress", "ansible.builtin.include_role": {"name": "fleet.criu.progress"},
+             "vars": {"progress_job": {"ansible_job_id": "j000000000.424242", "started": 1, "finished": 0},
+                      "progress_label": "lost job", "progress_interval": 0}},
+            show("REACHED")]),
+        # The job's host cannot be reached (nothing listens on port 1).
+        "unreachable": Case([
+            {"name": "Wait with progress", "ansible.builtin.include_role": {"name": "fleet.criu.progress"},
+             "vars": {"progress_job": {"ansible_job_id": "j000000000.434343", "started": 1, "finished": 0},
+                      "progress_label": "far job", "progress_job_host": "ghost", "progress_interval": 0}},
+            show("REACHED")], ("-i", str(ghost_inventory))),
         "bytes": Case(background_then_progress(
             ["sh", "-c", WAIT_FOR_GATE + 'mkdir -p "$0"; for i in 1 2 3 4 5; do '
              'head -c 240000 /dev/zero > "$0/f$i"; [ "$i" = 5 ] || gate "$1/gate-$i"; done',
@@ -152,7 +188,7 @@ def run_playbook(workdir: Path, case: Case, collections_path: str, ansible_playb
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, collections_path: str,
          ansible_playbook: str) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    names = ["bytes", "files", "failing", "skipped", "skipped-check-mode"]
+    names = ["thousand", "vanished", "unreachable", "bytes", "files", "failing", "skipped", "skipped-check-mode"]
     workdir = {name: tmp_path_factory.mktemp(name) for name in names}
     all_cases = cases(workdir)
 
@@ -166,12 +202,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory, collections_path: str,
 def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(runs) -> None:
     workdir, result = runs["bytes"]
     assert result.returncode == 0, result.stdout + result.stderr
-    percents = [int(p) for p in re.findall(r'"msg": "writer: [0-9.]+ \w+ of 1.14 MB \((\d+)%\), \d+ s"', result.stdout)]
+    line = r'^writer: [0-9.]+ \w+ of 1.14 MB \((\d+)%\), [0-9.]+ \w+/s(?:, ETA ' + DURATION + r')?, ' + DURATION + '$'
+    percents = [int(p) for p in re.findall(line, result.stdout, re.MULTILINE)]
     # The writer waited for each report, so every step from 20% to 80% was seen, in order.
     assert percents == sorted(percents), percents
     assert set(range(20, 100, 20)) <= set(percents), percents
     assert all(p <= 99 for p in percents)
-    assert re.search(r'"msg": "writer: done in [0-9.]+ s"', result.stdout)
+    assert re.search(r'"msg": "writer: done in [0-9.]+ s \(\d+ polls\)"', result.stdout)
     assert '"msg": "rc=0"' in result.stdout
     assert len(list((workdir / "watched").iterdir())) == 5
 
@@ -179,7 +216,7 @@ def test_prints_growing_byte_counts_with_a_percentage_then_the_duration(runs) ->
 def test_counts_matching_files(runs) -> None:
     _workdir, result = runs["files"]
     assert result.returncode == 0, result.stdout + result.stderr
-    counts = [int(n) for n in re.findall(r'"msg": "build: (\d+) files \(\*\.o\), \d+ s"', result.stdout)]
+    counts = [int(n) for n in re.findall(r'^build: (\d+) files \(\*\.o\), ' + DURATION + '$', result.stdout, re.MULTILINE)]
     assert counts == sorted(counts) and max(counts) <= 5, result.stdout
     assert set(range(1, 5)) <= set(counts), counts
 
@@ -190,7 +227,7 @@ def test_a_failed_job_fails_the_role_with_what_the_job_said(runs) -> None:
     out = result.stdout + result.stderr
     assert re.search(r"failing step failed after [0-9.]+ s \(rc 3\): .*disk quota exceeded", out), out
     assert "REACHED" not in result.stdout
-    assert re.search(r'"msg": "failing step: running, \d+ s"', result.stdout)
+    assert re.search(r'^failing step: running, ' + DURATION + '$', result.stdout, re.MULTILINE)
 
 
 @pytest.mark.parametrize("case", ["skipped", "skipped-check-mode"])
@@ -199,3 +236,31 @@ def test_a_job_that_never_started_passes_through(runs, case: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"msg": "skipped=True"' in result.stdout
     assert "Check on" not in result.stdout
+
+
+def test_a_thousand_polls_in_one_task(runs) -> None:
+    workdir, result = runs["thousand"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    lines = re.findall(r'^counter: running, ' + DURATION + '$', result.stdout, re.MULTILINE)
+    assert len(lines) == 1000
+    assert re.search(r'"msg": "counter: done in [0-9.]+ s \(1001 polls\)"', result.stdout), result.stdout[-3000:]
+    # 1001 status reads by the wait, one more by the role's clean-up
+    assert (workdir / "reads").read_text().strip() == "1002"
+    assert "RecursionError" not in result.stdout + result.stderr
+    # One task did the waiting: its header appears once.
+    assert result.stdout.count("TASK [fleet.criu.progress : Wait for counter]") == 1
+
+
+def test_a_vanished_job_ends_the_wait_with_a_clear_failure(runs) -> None:
+    _workdir, result = runs["vanished"]
+    assert result.returncode != 0
+    assert re.search(r"lost job: the job j000000000\.424242 is gone on localhost", result.stdout), result.stdout
+    assert "REACHED" not in result.stdout
+
+
+def test_an_unreachable_job_host_ends_the_wait_with_a_clear_failure(runs) -> None:
+    _workdir, result = runs["unreachable"]
+    assert result.returncode != 0
+    assert re.search(r"far job: lost contact with ghost, where the job j000000000\.434343 runs", result.stdout), \
+        result.stdout
+    assert "REACHED" not in result.stdout
