@@ -8,6 +8,7 @@ side, so a symlink planted where an older version put the pack writes nothing ou
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -30,13 +31,16 @@ def make_images(path: Path) -> None:
     _images.write_json_atomic(str(path), _images.MANIFEST_NAME, manifest)
 
 
-def run_transfer(workdir: Path, source: Path, target: Path, collections_path: str, ansible_playbook: str):
+def run_transfer(workdir: Path, source: Path, target: Path, collections_path: str, ansible_playbook: str,
+                 method: str = "controller", target_host: str = "localhost", inventory: str = "localhost,",
+                 extra_env: dict[str, str] | None = None):
     playbook = workdir / "playbook.yml"
     playbook.write_text(yaml.safe_dump([{
-        "hosts": "localhost", "gather_facts": False,
+        "hosts": target_host, "gather_facts": False,
         "tasks": [{"name": "Transfer", "ansible.builtin.include_role": {"name": "fleet.criu.transfer"},
                    "vars": {"transfer_source_host": "localhost", "transfer_source_dir": str(source),
-                            "transfer_target_dir": str(target), "transfer_method": "controller"}}],
+                            "transfer_target_dir": str(target), "transfer_method": method,
+                            "transfer_progress_interval": 0}}],
     }], sort_keys=False))
     env = dict(
         os.environ,
@@ -47,8 +51,9 @@ def run_transfer(workdir: Path, source: Path, target: Path, collections_path: st
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
         ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
+        **(extra_env or {}),
     )
-    return subprocess.run([ansible_playbook, "-i", "localhost,", "-c", "local", str(playbook)],
+    return subprocess.run([ansible_playbook, "-i", inventory, "-c", "local", str(playbook)],
                           capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
@@ -79,3 +84,46 @@ def test_controller_transfer_writes_nothing_through_planted_symlinks(tmp_path, c
     for images in (source, target):
         left = sorted(p.name for p in images.parent.iterdir())
         assert left == sorted([images.name, ".%s.fleet-criu-transfer.tar" % images.name]), left
+
+
+# Stands in for rsync on PATH: records its argv, then copies the source directory into
+# the destination's path (the part after "host:"), as rsync over SSH would.
+FAKE_RSYNC = """#!{python}
+import json, os, shutil, sys
+with open(os.environ["FAKE_RSYNC_ARGV"], "w") as out:
+    json.dump(sys.argv[1:], out)
+source, destination = sys.argv[-2], sys.argv[-1]
+shutil.copytree(source, destination.split(":", 1)[1], dirs_exist_ok=True)
+"""
+
+
+def test_direct_transfer_reaches_the_target_at_its_inventory_address(tmp_path, collections_path, ansible_playbook):
+    """web2 ansible_host=10.0.0.12 ansible_port=2222 ansible_user=ubuntu: rsync goes to
+    ubuntu@10.0.0.12 on port 2222, not to root@web2."""
+    source = tmp_path / "src" / "run1" / "web1"
+    target = tmp_path / "dst" / "run1" / "web1"
+    make_images(source)
+    target.parent.mkdir(parents=True)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "rsync").write_text(FAKE_RSYNC.format(python=sys.executable))
+    (bindir / "rsync").chmod(0o755)
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(
+        "localhost ansible_connection=local\n"
+        "web2 ansible_connection=local ansible_host=10.0.0.12 ansible_port=2222 ansible_user=ubuntu\n")
+    recorded = tmp_path / "rsync-argv.json"
+
+    result = run_transfer(tmp_path, source, target, collections_path, ansible_playbook, method="direct",
+                          target_host="web2", inventory=str(inventory),
+                          extra_env={"PATH": "%s:%s" % (bindir, os.environ.get("PATH", "")),
+                                     "FAKE_RSYNC_ARGV": str(recorded)})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    argv = json.loads(recorded.read_text())
+    assert argv[-1] == "ubuntu@10.0.0.12:%s/" % target
+    assert argv[-2] == "%s/" % source
+    assert "--rsh=ssh -p 2222" in argv
+    assert not any("web2" in arg for arg in argv), argv
+    for name in ("pages-1.img", "pstree.img", "core-282.img", _images.MANIFEST_NAME):
+        assert (target / name).read_bytes() == (source / name).read_bytes(), name
