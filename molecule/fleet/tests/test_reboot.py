@@ -32,3 +32,16 @@ def test_the_summary_says_restored(host, expected):
         "cat /var/lib/fleet-criu/images/reboot1/fleet-criu-fleet-node3/fleet-criu-restore.json"))
     assert host.file(f"/proc/{restored['pid']}").exists
     assert host.package("hello").is_installed
+
+
+def test_cleanup_removed_what_it_may_and_kept_the_rest(host, expected):
+    """fleet.criu.cleanup on a real host: check mode named what would go and removed nothing;
+    the run then removed the dump made with leave_running (the process ran on), kept the
+    directory the collection did not write, and left the workload running."""
+    assert any("-1 =1" in line for line in expected["cleanup_check"]), expected["cleanup_check"]
+    assert any("-1 =1" in line for line in expected["cleanup_run"]), expected["cleanup_run"]
+    assert not host.file("/var/lib/fleet-criu/retention/keep1").exists
+    assert host.file("/var/lib/fleet-criu/retention/foreign1/fleet-criu-fleet-node3/notes.txt").exists
+    assert len(running_pids(host, "[f]leet_criu_workload.py /var/lib/fleet-criu-reboot")) == 1
+    again = host.run("ls /var/lib/fleet-criu/retention")
+    assert again.stdout.split() == ["foreign1"]
