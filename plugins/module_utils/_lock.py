@@ -34,6 +34,27 @@ def lock_path(images_dir: str) -> str:
     return os.path.join(parent, ".%s.lock" % base)
 
 
+def is_held(images_dir: str) -> bool:
+    """Whether another operation holds the lock on images_dir now; creates and writes nothing.
+
+    A missing lock file means free. A lock file that cannot be opened safely (a symlink,
+    unreadable) counts as held, so that nothing it guards is touched.
+    """
+    try:
+        fd = os.open(lock_path(images_dir), os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 class DirLock:
     def __init__(self, images_dir: str, timeout: float = 30.0, interval: float = 0.2) -> None:
         self.images_dir = images_dir

@@ -23,7 +23,6 @@ The rules, in the order they are applied to each images directory:
 from __future__ import annotations
 
 import datetime
-import fcntl
 import os
 import re
 import stat
@@ -72,24 +71,6 @@ def _subdirs(path: str) -> t.Tuple[t.List[str], t.List[str]]:
     return plain, odd
 
 
-def _held(images_dir: str) -> bool:
-    """Whether another fleet.criu operation holds the directory's lock now (writes nothing)."""
-    path = _lock.lock_path(images_dir)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # a symlink or an unreadable lock: do not touch what it guards
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def judge(images_root: str, older_than_days: float, keep_runs: int, unrestored: bool,
           now: t.Optional[float] = None, check_locks: bool = True) -> t.Tuple[t.List[Verdict], t.List[str]]:
     """A verdict for every images directory below images_root, and the entries skipped (symlinks, files)."""
@@ -112,39 +93,34 @@ def judge(images_root: str, older_than_days: float, keep_runs: int, unrestored: 
             found.append((run_id, host, path, state, created))
     protected = set(sorted(newest, key=lambda run: newest[run], reverse=True)[:max(0, keep_runs)])
     for run_id, host, path, state, created in found:
-        size = _images.dir_size(path)
-
-        def verdict(remove: bool, reason: str) -> Verdict:
-            return Verdict(path, run_id, host, remove, reason, size)  # pylint: disable=cell-var-from-loop
-
-        if check_locks and _held(path):
-            verdicts.append(verdict(False, "another fleet.criu operation holds its lock"))
+        if check_locks and _lock.is_held(path):
+            remove_it, reason = False, "another fleet.criu operation holds its lock"
         elif state.foreign or state.manifest is None:
-            why = ("it holds files this collection did not write: %s" % ", ".join(state.foreign[:5])
-                   if state.foreign else "no valid manifest (%s)" % (state.manifest_error or "none"))
-            verdicts.append(verdict(False, why))
+            remove_it, reason = False, (
+                "it holds files this collection did not write: %s" % ", ".join(state.foreign[:5]) if state.foreign
+                else "no valid manifest (%s)" % (state.manifest_error or "none"))
         elif run_id in protected:
-            verdicts.append(verdict(False, "one of the newest %d run(s) (keep_runs)" % keep_runs))
+            remove_it, reason = False, "one of the newest %d run(s) (keep_runs)" % keep_runs
         elif now - created < older_than_days * DAY_S:
-            verdicts.append(verdict(False, "younger than %g day(s)" % older_than_days))
+            remove_it, reason = False, "younger than %g day(s)" % older_than_days
         else:
-            verdicts.append(_only_copy(state, path, unrestored, verdict))
+            remove_it, reason = _only_copy(state.manifest or {}, path, unrestored)
+        verdicts.append(Verdict(path, run_id, host, remove_it, reason, _images.dir_size(path)))
     return verdicts, skipped
 
 
-def _only_copy(state: _images.DirState, path: str, unrestored: bool,
-               verdict: t.Callable[[bool, str], Verdict]) -> Verdict:
-    manifest = state.manifest or {}
+def _only_copy(manifest: t.Mapping[str, t.Any], path: str, unrestored: bool) -> t.Tuple[bool, str]:
+    """(remove, why) for an old dump of ours: never the possible only copy of a process, unless unrestored."""
     record = _images.read_json(os.path.join(path, _images.RESTORE_RECORD_NAME))
     if record:
-        return verdict(True, "restored as pid %s at %s" % (record.get("pid"), record.get("restored_at", "?")))
+        return True, "restored as pid %s at %s" % (record.get("pid"), record.get("restored_at", "?"))
     if (manifest.get("options") or {}).get("leave_running"):
-        return verdict(True, "dumped with leave_running: the process ran on")
-    source = manifest.get("source") or {}
+        return True, "dumped with leave_running: the process ran on"
     if unrestored:
-        return verdict(True, "never restored from here (unrestored: true)")
-    return verdict(False, "never restored from here and dumped without leave_running: it may be the only copy of "
-                          "pid %s (%s); set unrestored: true to remove it" % (source.get("pid"), source.get("comm", "?")))
+        return True, "never restored from here (unrestored: true)"
+    source = manifest.get("source") or {}
+    return False, ("never restored from here and dumped without leave_running: it may be the only copy of "
+                   "pid %s (%s); set unrestored: true to remove it" % (source.get("pid"), source.get("comm", "?")))
 
 
 def remove(verdicts: t.Sequence[Verdict], images_root: str) -> t.Tuple[t.List[str], t.List[str]]:

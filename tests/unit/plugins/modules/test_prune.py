@@ -133,12 +133,11 @@ def test_a_missing_root_is_no_change(tmp_path, capsys):
 
 
 def test_lock_check_writes_nothing(root):
-    from ansible_collections.fleet.criu.plugins.module_utils import _prune
-    assert _prune._held(str(root / "r1" / "web1")) is False
+    assert _lock.is_held(str(root / "r1" / "web1")) is False
     assert not os.path.exists(_lock.lock_path(str(root / "r1" / "web1")))
     fd = os.open(_lock.lock_path(str(root / "r1" / "web1")), os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        assert _prune._held(str(root / "r1" / "web1")) is True
+        assert _lock.is_held(str(root / "r1" / "web1")) is True
     finally:
         os.close(fd)
