@@ -11,7 +11,7 @@ summary_table: rows and a title -> the lines the role fleet.criu.report prints (
                playbook's table, migrate's too: its rows come from migration_report).
 
 The small helpers below behave like the Jinja filters the playbooks used before (int,
-float, truncate), so the table reads exactly as it did.
+float, truncate), so the rows hold what they held when the playbooks built them.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
-# The table: one format, one header, for every playbook.
-TABLE_FORMAT = "%-24s %-28s %-9s %-12s %10s %10s %10s %8s"
+# The table: one header for every playbook. Columns are as wide as their widest cell;
+# the figures (the last four) are right-aligned; a command line wider than PROCESS_WIDTH
+# goes on over continuation lines rather than being cut.
 TABLE_HEAD = ("host", "process", "action", "result", "size MiB", "frozen ms", "downtime s", "total s")
+NUMERIC_COLUMNS = frozenset(range(4, 8))
+PROCESS_WIDTH = 48
 
 # What each kind of run registered, by default (the playbooks' register: and set_fact names).
 KINDS: t.Dict[str, t.Dict[str, str]] = {
@@ -153,18 +156,48 @@ def _size_mib(row: t.Mapping[str, t.Any]) -> t.Any:
     return "-" if size is None else round(jinja_int(size) / 1048576, 2)
 
 
+def _wrap(text: str, width: int) -> t.List[str]:
+    """text in pieces of at most width characters, split at spaces where it can be; nothing is dropped."""
+    pieces: t.List[str] = []
+    rest = text
+    while len(rest) > width:
+        cut = rest.rfind(" ", 1, width + 1)
+        if cut <= 0:
+            cut = width
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    pieces.append(rest)
+    return pieces
+
+
 def summary_table(rows: t.Sequence[t.Mapping[str, t.Any]], title: str = "fleet.criu summary") -> t.List[str]:
-    """The printed summary: the title, the header, then one line per row (a missing value prints "-")."""
+    """The printed summary: the title, the header, a rule, then one line per row (a missing value prints "-").
+
+    Every column is as wide as its widest cell, so nothing is cut: a host name prints whole, and a
+    command line longer than PROCESS_WIDTH goes on over continuation lines in its own column.
+    """
     if isinstance(rows, (str, bytes, t.Mapping)) or not isinstance(rows, t.Iterable):
         raise AnsibleFilterError("summary_table needs a list of rows, got %s" % type(rows).__name__)
-    lines = [str(title), TABLE_FORMAT % TABLE_HEAD]
+    cells: t.List[t.List[t.List[str]]] = []
     for row in rows:
         if not isinstance(row, t.Mapping):
             raise AnsibleFilterError("summary_table: each row must be a dict, got %s" % type(row).__name__)
-        lines.append(TABLE_FORMAT % (
-            jinja_truncate(row.get("host", "-"), 24), jinja_truncate(row.get("process", "-"), 28),
-            row.get("action", "-"), row.get("result", "-"), _size_mib(row), row.get("frozen_ms", "-"),
-            row.get("downtime_s", "-"), row.get("total_s", "-")))
+        values = [row.get("host", "-"), row.get("process", "-"), row.get("action", "-"), row.get("result", "-"),
+                  _size_mib(row), row.get("frozen_ms", "-"), row.get("downtime_s", "-"), row.get("total_s", "-")]
+        cells.append([_wrap(str(v), PROCESS_WIDTH) if i == 1 else [str(v)] for i, v in enumerate(values)])
+    widths = [max([len(head)] + [len(piece) for row_cells in cells for piece in row_cells[i]])
+              for i, head in enumerate(TABLE_HEAD)]
+
+    def line(values: t.Sequence[str]) -> str:
+        out = [value.rjust(widths[i]) if i in NUMERIC_COLUMNS else value.ljust(widths[i])
+               for i, value in enumerate(values)]
+        return "  ".join(out).rstrip()
+
+    lines = [str(title), line(TABLE_HEAD), line(["-" * w for w in widths])]
+    for row_cells in cells:
+        depth = max(len(c) for c in row_cells)
+        for k in range(depth):
+            lines.append(line([c[k] if k < len(c) else "" for c in row_cells]))
     return lines
 
 

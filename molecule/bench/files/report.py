@@ -133,7 +133,9 @@ def tree_rss(root: int) -> t.Tuple[int, int]:
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-SUMMARY_ROW = re.compile(r'^\s*"(?P<row>.*?)",?\s*$')
+# A line of the table: plain text as fleet.criu.summary prints it (or, from runs before
+# 0.3.0, a quoted string of debug's list).
+SUMMARY_ROW = re.compile(r'^\s*"?(?P<row>.*?)"?,?\s*$')
 
 
 def parse_summary(stdout: str, source: str, target: str) -> t.Dict[str, t.Any]:

@@ -23,8 +23,6 @@ DUMP = {"changed": True, "pid": 4242, "size_bytes": 123456789, "duration_s": 1.2
         "stats": {"frozen_time_us": 1234567}}
 FAILED = {"changed": False, "failed": True, "msg": "criu dump failed"}
 LONG_HOST = "a-really-long-host-name-of-more-than-thirty-chars"
-HEADER = ("host                     process                      action    result         size MiB  frozen ms "
-          "downtime s  total s")
 
 
 # ------------------------------------------------------------------ summary_rows
@@ -123,27 +121,59 @@ def test_bad_input_is_refused(args):
 
 # ------------------------------------------------------------------ summary_table
 
-def test_table_title_header_and_rows():
+HEAD = ("host", "process", "action", "result", "size MiB", "frozen ms", "downtime s", "total s")
+
+
+def columns(line, widths):
+    """Split a table line at the column widths the header and rule give (two spaces between columns)."""
+    out, at = [], 0
+    for w in widths:
+        out.append(line[at:at + w].strip())
+        at += w + 2
+    return out
+
+
+def widths_of(lines):
+    return [len(rule) for rule in lines[2].split("  ")]
+
+
+def test_table_title_header_rule_and_rows():
     rows = f.summary_rows(["web1", "web2"], {"web1": {"checkpoint_dump": DUMP}, "web2": {"checkpoint_dump": FAILED}},
                           "checkpoint")
-    assert f.summary_table(rows, "fleet.criu checkpoint (run r1)") == [
-        "fleet.criu checkpoint (run r1)",
-        HEADER,
-        "web1                     /usr/bin/python3 /usr/local~ dump      pid 4242         117.74     1234.6          -    1.234",
-        "web2                     ?                            dump      FAILED                -        0.0          -        -",
-    ]
+    lines = f.summary_table(rows, "fleet.criu checkpoint (run r1)")
+    assert lines[0] == "fleet.criu checkpoint (run r1)"
+    widths = widths_of(lines)
+    assert columns(lines[1], widths) == list(HEAD)
+    assert set(lines[2].replace(" ", "")) == {"-"}
+    # The 62-character command line is not cut: it goes on over a second line in its own column.
+    first, rest = columns(lines[3], widths), columns(lines[4], widths)
+    assert first[0] == "web1" and first[2:] == ["dump", "pid 4242", "117.74", "1234.6", "-", "1.234"]
+    assert rest[0] == "" and rest[2:] == [""] * 6
+    assert first[1] + " " + rest[1] == "/usr/bin/python3 /usr/local/bin/fleet_criu_workload.py --x"
+    assert columns(lines[5], widths) == ["web2", "?", "dump", "FAILED", "-", "0.0", "-", "-"]
+    assert len(lines) == 6
 
 
-def test_table_cuts_like_jinja_truncate_with_its_leeway():
-    """A host up to 24 + 5 characters prints whole; longer ones are cut to 23 and '~'."""
-    rows = [{"host": "a-host-name-of-27-chars-xyz", "process": "p"},
-            {"host": LONG_HOST, "process": "a string command line that is far longer than twenty eight"},
-            {"host": "h", "process": "x" * 33}, {"host": "h", "process": "x" * 34}]
-    lines = f.summary_table(rows, "T")[2:]
-    assert lines[0].startswith("a-host-name-of-27-chars-xyz p ")
-    assert lines[1].startswith("a-really-long-host-name~ a string command line that ~ -")
-    assert lines[2].startswith("h                        " + "x" * 33 + " -")
-    assert lines[3].startswith("h                        " + "x" * 27 + "~ -")
+def test_table_cuts_nothing():
+    """Host names and command lines print whole however long; the figures stay right-aligned."""
+    long_cmd = "python3 -m server --listen 0.0.0.0:8080 --workers 16 --config /etc/very/long/path/server.yaml"
+    rows = [{"host": LONG_HOST, "process": "p", "downtime_s": 1.5},
+            {"host": "h", "process": long_cmd, "downtime_s": 12.25},
+            {"host": "h", "process": "x" * 70}]
+    lines = f.summary_table(rows, "T")
+    widths = widths_of(lines)
+    assert widths[0] == len(LONG_HOST)
+    body = [columns(line, widths) for line in lines[3:]]
+    assert body[0][0] == LONG_HOST
+    # The long command line spans lines, split at spaces, each piece within the column.
+    pieces = [cells[1] for cells in body[1:] if cells[0] in ("h", "")][:-2]
+    assert " ".join(pieces) == long_cmd
+    assert all(len(piece) <= f.PROCESS_WIDTH for cells in body for piece in [cells[1]])
+    # A word longer than the column is split inside the word, and nothing is lost.
+    assert "".join(cells[1] for cells in body[-2:]) == "x" * 70
+    # Figures are right-aligned: their last characters line up under the header's.
+    end = sum(widths[:7]) + 2 * 6
+    assert lines[1][:end].endswith("downtime s") and lines[3][:end].endswith("1.5") and lines[4][:end].endswith("12.25")
 
 
 def test_table_missing_values_print_a_dash_and_sizes_in_mib():
@@ -151,18 +181,21 @@ def test_table_missing_values_print_a_dash_and_sizes_in_mib():
                  "frozen_ms": "-", "downtime_s": 0.123, "total_s": 2.5},
             {"host": "z", "size_bytes": "2097152", "frozen_ms": None, "downtime_s": 0},
             {"host": "w", "size_bytes": None}]
-    assert f.summary_table(rows) == [
-        "fleet.criu summary",
-        HEADER,
-        "-                        -                            -         -                     -          -          -        -",
-        "y                        cmd                          restore   pid 3              4.77          -      0.123      2.5",
-        "z                        -                            -         -                   2.0       None          0        -",
-        "w                        -                            -         -                     -          -          -        -",
+    lines = f.summary_table(rows)
+    widths = widths_of(lines)
+    assert lines[0] == "fleet.criu summary"
+    assert [columns(line, widths) for line in lines[3:]] == [
+        ["-", "-", "-", "-", "-", "-", "-", "-"],
+        ["y", "cmd", "restore", "pid 3", "4.77", "-", "0.123", "2.5"],
+        ["z", "-", "-", "-", "2.0", "None", "0", "-"],
+        ["w", "-", "-", "-", "-", "-", "-", "-"],
     ]
 
 
-def test_table_of_no_rows_is_the_title_and_header():
-    assert f.summary_table([], "T") == ["T", HEADER]
+def test_table_of_no_rows_is_the_title_header_and_rule():
+    lines = f.summary_table([], "T")
+    assert lines[0] == "T" and lines[1].split() == "host process action result size MiB frozen ms downtime s total s".split()
+    assert len(lines) == 3 and set(lines[2].replace(" ", "")) == {"-"}
 
 
 def test_migrate_rows_print_in_the_same_table():
@@ -170,11 +203,12 @@ def test_migrate_rows_print_in_the_same_table():
                 "send": {"image_id": "abc", "size_bytes": 3145728, "dump_s": 1.5, "stats": {"frozen_time_us": 2500},
                          "source": {"pid": 42, "cmdline": ["sleep", "1000"]}}}]
     report = migration.migration_report(records, "hop1", "stream")
-    assert f.summary_table(report["rows"], report["title"]) == [
-        "fleet.criu migrate (run hop1, stream transfer): n1 -> n2 migrated",
-        HEADER,
-        "n1                       sleep 1000                   dump      pid 42              3.0        2.5          -      1.5",
-        "n2                       sleep 1000                   restore   pid 99              3.0          -        0.8        -",
+    lines = f.summary_table(report["rows"], report["title"])
+    assert lines[0] == "fleet.criu migrate (run hop1, stream transfer): n1 -> n2 migrated"
+    widths = widths_of(lines)
+    assert [columns(line, widths) for line in lines[3:]] == [
+        ["n1", "sleep 1000", "dump", "pid 42", "3.0", "2.5", "-", "1.5"],
+        ["n2", "sleep 1000", "restore", "pid 99", "3.0", "-", "0.8", "-"],
     ]
 
 
