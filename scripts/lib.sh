@@ -12,6 +12,9 @@ FLEET_CRIU_CACHE="${FLEET_CRIU_CACHE:-/var/cache/fleet-criu}"
 export FLEET_CRIU_CACHE
 VENV_DIR="${FLEET_CRIU_VENV:-$REPO_ROOT/.venv}"
 export VENV_DIR
+# The docs and packaging checkers' venv (tests/tools-requirements.txt).
+TOOLS_VENV_DIR="${FLEET_CRIU_TOOLS_VENV:-$REPO_ROOT/.venv-tools}"
+export TOOLS_VENV_DIR
 # The collection tree Ansible and ansible-test read: ansible_collections/fleet/criu.
 BUILD_DIR="$REPO_ROOT/.build"
 # Outside the repo: ansible-test skips every file below a hidden directory (.build).
