@@ -330,13 +330,13 @@ options:
   pid:
     description:
     - PID (as seen from the host) of the root of the process tree.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match).
+    - Exactly one of O(pid), O(pidfile), O(pid_match) and O(systemd_unit).
     type: int
   pidfile:
     description:
     - File holding the PID of the tree's root. It must be owned by root (or the module's user), not writable
       by group or others, and hold ASCII digits only.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match).
+    - Exactly one of O(pid), O(pidfile), O(pid_match) and O(systemd_unit).
     type: path
   pid_match:
     description:
@@ -345,10 +345,30 @@ options:
     - The module's own process and its ancestors never match. Among the matches, the tree roots are those
       whose parent is not a match; exactly one root is required, otherwise the module fails listing what
       matched.
-    - Exactly one of O(pid), O(pidfile) and O(pid_match). The alias C(match) is the name before 0.3.0.
+    - Exactly one of O(pid), O(pidfile), O(pid_match) and O(systemd_unit). The alias C(match) is the name
+      before 0.3.0.
     type: str
     aliases:
     - match
+  systemd_unit:
+    description:
+    - 'A systemd service (full name, such as C(myjob.service)) whose main process (C(MainPID)) is the
+      root of the tree. The unit must be active, its standard streams must not be sockets (C(StandardOutput=journal),
+      the default, is one: send the output to a file or to null), and its cgroup must hold no process
+      outside the tree; otherwise the module refuses before freezing anything.'
+    - Right before the freeze the unit is held (runtime drop-in C(/run/systemd/system/<unit>.d/50-fleet-criu-hold.conf),
+      C(Restart=no), C(systemctl daemon-reload)) so that systemd does not start a second copy when criu
+      ends the process. After the dump the unit is C(systemctl reset-failed) (it reads C(inactive), not
+      C(failed)) and the hold is removed. If the dump fails, the hold is removed at once and the unit
+      runs on with the same C(MainPID).
+    - The images record the unit. The restore (also M(fleet.criu.restore), and a rollback) runs criu with
+      C(--manage-cgroups=ignore) and adopts the restored PIDs into a transient scope C(fleet-criu-<unit
+      name without .service>.scope) whose description names the unit, the source host and the images.
+      A restore is refused where the unit itself is active (that would be two copies) or where systemd
+      is not the init.
+    - Not supported with O(leave_running=true) or O(lazy_pages=true).
+    - Exactly one of O(pid), O(pidfile), O(pid_match) and O(systemd_unit).
+    type: str
 """
 
     # The options of fleet.criu.dump.

@@ -14,7 +14,17 @@ from __future__ import annotations
 import os
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _lock, _options, _proc, _safefs, _stats
+from ansible_collections.fleet.criu.plugins.module_utils import (
+    _common,
+    _criu_log,
+    _images,
+    _lock,
+    _options,
+    _proc,
+    _safefs,
+    _stats,
+    _systemd,
+)
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     LAZY_DUMP_READY,
     Runner,
@@ -73,9 +83,40 @@ def describe_list(procs: t.Sequence[_proc.ProcInfo]) -> str:
         " (and %d more)" % (len(procs) - 20) if len(procs) > 20 else "")
 
 
+class Unit(t.NamedTuple):
+    """The systemd_unit selector, resolved: the unit, systemctl, and what systemd said of it."""
+
+    name: str
+    systemctl: str
+    props: t.Dict[str, str]
+
+
+def resolve_unit(runner: t.Optional[Runner], unit: str) -> Unit:
+    """The unit's properties here (systemctl show), before anything is frozen."""
+    problem = _systemd.unit_problem(unit)
+    if problem:
+        raise DumpError(problem)
+    systemctl = _systemd.tools()[0]
+    if not _systemd.booted() or not systemctl or runner is None:
+        raise DumpError("systemd_unit %s: systemd is not the init of this host (no %s%s); select the process by pid, "
+                        "pidfile or pid_match instead" % (unit, _systemd.RUNTIME_DIR,
+                                                          "" if systemctl else ", no systemctl"))
+    try:
+        return Unit(unit, systemctl, _systemd.show(runner, systemctl, unit))
+    except _systemd.SystemdError as exc:
+        raise DumpError(exc.msg)
+
+
 def resolve_target(params: t.Mapping[str, t.Any], own_chain: t.Sequence[int],
-                   manifest: t.Optional[t.Mapping[str, t.Any]]) -> t.Tuple[str, t.Optional[int], t.Optional[_proc.ProcInfo]]:
+                   manifest: t.Optional[t.Mapping[str, t.Any]],
+                   runner: t.Optional[Runner] = None) -> t.Tuple[str, t.Optional[int], t.Optional[_proc.ProcInfo]]:
     """(mode, requested pid, live process or None)."""
+    if params.get("systemd_unit"):
+        unit = resolve_unit(runner, params["systemd_unit"])
+        pid = _systemd.main_pid(unit.props)
+        if _systemd.select_problem(unit.name, unit.props) is not None:
+            return "unit", None, None
+        return "unit", pid, _live(pid)
     if params.get("pid") is not None:
         pid = params["pid"]
         if pid <= 0:
@@ -119,6 +160,54 @@ def redact_source(source: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[t.Dic
     out["tree"] = [dict(item, cmdline=_proc.redact_cmdline(item.get("cmdline") or ""))
                    for item in source.get("tree") or []]
     return out
+
+
+def unit_facts(unit: t.Optional[Unit], props: t.Optional[t.Mapping[str, str]],
+               hold: t.Optional[str]) -> t.Optional[t.Dict[str, t.Any]]:
+    """The systemd key of a dump's result: the unit and its state on this host after the dump."""
+    if unit is None:
+        return None
+    return {"unit": unit.name, "active_state": (props or {}).get("ActiveState"),
+            "sub_state": (props or {}).get("SubState"), "restart": unit.props.get("Restart"), "hold": hold}
+
+
+def unit_after_failure(runner: Runner, unit: Unit, held: str, pid: int) -> str:
+    """The dump failed and the tree runs on: lift the hold now; say what systemd shows."""
+    problem = _systemd.release(runner, unit.systemctl, unit.name, held)
+    try:
+        props = _systemd.show(runner, unit.systemctl, unit.name)
+    except _systemd.SystemdError as exc:
+        return "Unit %s: %s" % (unit.name, problem or exc.msg)
+    state = "Unit %s is %s with MainPID %s" % (unit.name, _systemd.describe(props), props.get("MainPID"))
+    if _systemd.main_pid(props) != pid:
+        state += " (it was %d)" % pid
+    if problem:
+        state += "; its hold could NOT be lifted: %s (remove %s and run systemctl daemon-reload)" % (problem, held)
+    else:
+        state += "; the hold was lifted"
+    return state
+
+
+def unit_after_dump(runner: Runner, unit: Unit, held: str, pid: int,
+                    warn: t.Callable[[str], None]) -> t.Dict[str, t.Any]:
+    """The dump ended the unit's process: wait for systemd to see it, reset-failed, lift the hold.
+
+    Never raises: the images are the only copy of the process now and must be sealed.
+    """
+    props: t.Optional[t.Mapping[str, str]] = None
+    try:
+        props = _systemd.settle(runner, unit.systemctl, unit.name, pid)
+    except _systemd.SystemdError as exc:
+        warn("unit %s after the dump: %s" % (unit.name, exc.msg))
+    problem = _systemd.release(runner, unit.systemctl, unit.name, held)
+    if problem:
+        warn("unit %s: the hold could not be lifted: %s (remove %s and run systemctl daemon-reload)" % (
+            unit.name, problem, held))
+    try:
+        props = _systemd.show(runner, unit.systemctl, unit.name)
+    except _systemd.SystemdError as exc:
+        warn(exc.msg)
+    return unit_facts(unit, props, held if problem else None) or {}
 
 
 def manifest_facts(images_dir: str, manifest: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
@@ -210,6 +299,10 @@ def run_dump(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
     problem = _common.mount_point_problem(images_dir)
     if problem:
         raise DumpError(problem + "; nothing was frozen")
+    if params.get("systemd_unit") and (params["lazy_pages"] or params["leave_running"]):
+        raise DumpError("systemd_unit is not supported with %s (the unit's process must end with the dump, while the "
+                        "module watches systemd); nothing was frozen" % (
+                            "lazy_pages" if params["lazy_pages"] else "leave_running"))
     if params["lazy_pages"] and not params.get("page_server"):
         raise DumpError("lazy_pages: true needs page_server (port, and usually address) to serve pages on")
     if params["lazy_pages"]:
@@ -253,18 +346,21 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
     complete = state.manifest if state.complete else None
 
     own_chain = _proc.ancestors(os.getpid())
-    mode, requested_pid, live = resolve_target(params, own_chain, complete)
+    mode, requested_pid, live = resolve_target(params, own_chain, complete, runner)
     live_for_decision = None if (live is None or live.state == "Z") else live
     identity = _proc.identity(live_for_decision) if live_for_decision else None
     decision = _images.dump_decision(
         complete, mode, identity, requested_pid=requested_pid, pattern=params.get("pid_match"),
-        force=params["force"], current_boot_id=_proc.boot_id())
+        force=params["force"], current_boot_id=_proc.boot_id(), unit=params.get("systemd_unit"))
     if not decision.changed and complete is not None:
         result = manifest_facts(images_dir, complete)
         result.update(changed=False, msg="no dump needed: %s" % decision.reason)
         return result
 
     if live is None:
+        if mode == "unit":
+            unit = resolve_unit(runner, params["systemd_unit"])
+            raise DumpError("%s; nothing to dump" % _systemd.select_problem(unit.name, unit.props))
         if mode == "match":
             raise DumpError("no process matches %r (the module's own process and its ancestors excluded)" % params["pid_match"])
         raise DumpError("no process with pid %s%s" % (requested_pid, " (from pidfile %s)" % params["pidfile"] if mode == "pidfile" else ""))
@@ -274,6 +370,15 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
                         "namespaced: true; dump it with namespaced: true (criu-ns)" % (live.pid, live.ns_pid))
 
     tree = _proc.tree(live.pid)
+    unit: t.Optional[Unit] = None
+    if mode == "unit":
+        unit = resolve_unit(runner, params["systemd_unit"])
+        if _systemd.main_pid(unit.props) != live.pid:
+            raise DumpError("unit %s's main process changed while it was checked (now %s); nothing was frozen" % (
+                unit.name, unit.props.get("MainPID")))
+        problem = _systemd.dump_problem(unit.name, unit.props, [p.pid for p in tree])
+        if problem:
+            raise DumpError(problem, pid=live.pid, source_running=True)
     if not params["lazy_pages"] and not params.get("page_server"):
         problem = _images.space_problem(_proc.hostname(), images_dir, _proc.estimate_bytes(tree))
         if problem:
@@ -290,8 +395,11 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
             "criu_version": tools.version_string, "log_path": os.path.join(images_dir, _images.DUMP_LOG),
             "cmd": base_argv, "source": redact_source({"pid": live.pid, "cmdline": live.cmdline_str, "comm": live.comm,
                                                        "tree": _proc.tree_facts(tree)}),
-            "msg": "would dump pid %d (%s) and its %d descendant(s) into %s: %s" % (
-                live.pid, live.cmdline_redacted or live.comm, len(tree) - 1, images_dir, decision.reason),
+            "msg": "would dump pid %d (%s) and its %d descendant(s) into %s: %s%s" % (
+                live.pid, live.cmdline_redacted or live.comm, len(tree) - 1, images_dir, decision.reason,
+                "; unit %s would be held (Restart=no) during the dump and read inactive after it" % unit.name
+                if unit else ""),
+            "systemd": unit_facts(unit, None, None) if unit else None,
         }
 
     source = {
@@ -307,6 +415,8 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
         "match": params.get("pid_match"),
         "tree": _proc.tree_facts(tree),
     }
+    if unit is not None:
+        source["systemd_unit"] = unit.name
     tmp = _images.make_temp_sibling(images_dir)
     argv = build_argv(
         "dump", params, criu_path=tools.criu_path or "criu", images_dir=tmp, log_file=_images.DUMP_LOG,
@@ -314,6 +424,15 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
         extra_args=params["extra_args"])
     lazy = bool(params["lazy_pages"])
     server_pid = None
+    held: t.Optional[str] = None
+    if unit is not None:
+        try:
+            # Right before the freeze: systemd must not restart the unit when criu ends its process.
+            held = _systemd.hold(runner, unit.systemctl, unit.name)
+        except _systemd.SystemdError as exc:
+            _images.remove_temp(tmp)
+            raise DumpError("%s; nothing was frozen, unit %s runs on" % (exc.msg, unit.name),
+                            pid=live.pid, source_running=True)
     old_umask = os.umask(0o077)
     try:
         if lazy:
@@ -334,9 +453,15 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
             kept = None
         _images.remove_temp(tmp)
         running, note = source_after_failure(source, tree)
+        if unit is not None and held is not None:
+            note += ". " + unit_after_failure(runner, unit, held, live.pid)
         fail = _criu_log.failure("criu dump of pid %d" % live.pid, rc, argv, kept, out, err, log_text)
         fail["msg"] += ". %s" % note
         raise DumpError(fail.pop("msg"), source_running=running, pid=live.pid, **fail)
+
+    unit_result: t.Optional[t.Dict[str, t.Any]] = None
+    if unit is not None and held is not None:
+        unit_result = unit_after_dump(runner, unit, held, live.pid, module.warn)
 
     try:
         _images.secure(tmp)
@@ -372,6 +497,9 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
     result = manifest_facts(images_dir, manifest)
     result.update(changed=True, cmd=manifest["cmd"], msg="dumped pid %d (%s) into %s: %s" % (
         live.pid, live.cmdline_redacted or live.comm, images_dir, decision.reason))
+    if unit_result is not None:
+        result["systemd"] = unit_result
+        result["msg"] += "; unit %s is now %s on this host" % (unit_result["unit"], unit_result["active_state"])
     if lazy:
         page_server = params.get("page_server") or {}
         result["lazy_pages_server"] = {"pid": server_pid, "address": page_server.get("address"),

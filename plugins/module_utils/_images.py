@@ -351,11 +351,13 @@ def dump_decision(
     pattern: t.Optional[str] = None,
     force: bool = False,
     current_boot_id: t.Optional[str] = None,
+    unit: t.Optional[str] = None,
 ) -> Decision:
     """Whether a dump is needed, given a complete manifest (or None).
 
     live is the identity (pid, start_ticks, boot_id) of the live target, or
-    None when the target does not exist (pid gone, nothing matches).
+    None when the target does not exist (pid gone, nothing matches, the unit
+    has no main process).
     """
     if manifest is None:
         return Decision(True, "no complete dump in the directory")
@@ -374,6 +376,15 @@ def dump_decision(
         if same(live):
             return Decision(False, "the directory already holds a complete dump of this very process")
         return Decision(True, "pid %s now belongs to a different process (start time differs)" % live.get("pid"))
+    if mode == "unit":
+        if source.get("systemd_unit") != unit:
+            return Decision(True, "the directory holds a dump of %s, not of unit %s" % (
+                "unit %s" % source["systemd_unit"] if source.get("systemd_unit") else "pid %s" % source.get("pid"), unit))
+        if live is None:
+            return Decision(False, "unit %s has no running process and the directory holds a complete dump of it" % unit)
+        if same(live):
+            return Decision(False, "the directory already holds a complete dump of this very process")
+        return Decision(True, "unit %s's main process is not the one in the directory" % unit)
     if mode == "match":
         if live is None:
             if pattern is not None and re.search(pattern, source.get("cmdline", "")):

@@ -40,6 +40,7 @@ from ansible_collections.fleet.criu.plugins.module_utils import (
     _proc,
     _restore,
     _safefs,
+    _systemd,
     _wire,
 )
 from ansible_collections.fleet.criu.plugins.module_utils._lock import LockError
@@ -148,9 +149,10 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
     jdir = params["journal_dir"]
     entry = _journal.read(jdir, params["key"])
     own_chain = _proc.ancestors(os.getpid())
-    select = {"pid": params.get("pid"), "pidfile": params.get("pidfile"), "pid_match": params.get("pid_match")}
+    select = {"pid": params.get("pid"), "pidfile": params.get("pidfile"), "pid_match": params.get("pid_match"),
+              "systemd_unit": params.get("systemd_unit")}
     try:
-        _mode, pid, live = _dump.resolve_target(select, own_chain, None)
+        _mode, pid, live = _dump.resolve_target(select, own_chain, None, runner)
     except _dump.DumpError as exc:
         if "does not hold a pid" in exc.msg or "cannot read pidfile" in exc.msg:
             live = None
@@ -165,10 +167,16 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
         "host": host, "running": running, "run_id": run_id, "images_dir": images_dir,
         "journal": journal_summary(entry), "criu_version": tools.version_string, "arch": _proc.machine(),
         "kernel": _proc.kernel_release(), "cpuinfo": None, "estimate_bytes": 0, "tree": [], "pid": None,
+        "systemd_unit": params.get("systemd_unit"),
     }
     if not running:
         if entry is None:
-            what = ("no process matches %r" % params["pid_match"]) if params.get("pid_match") else "no process with pid %s" % pid
+            if params.get("systemd_unit"):
+                what = "unit %s has no running main process" % params["systemd_unit"]
+            elif params.get("pid_match"):
+                what = "no process matches %r" % params["pid_match"]
+            else:
+                what = "no process with pid %s" % pid
             raise MigrationError("%s: %s, and no unfinished migration of it is journaled here; nothing was touched"
                                  % (host, what))
         return result
@@ -179,6 +187,13 @@ def check_source(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
         raise MigrationError("%s: pid %d lives in another PID namespace (as after a restore with namespaced: true); "
                              "migrate it with namespaced: true" % (host, live.pid))
     tree = _proc.tree(live.pid)
+    if params.get("systemd_unit"):
+        if params["lazy_pages"]:
+            raise MigrationError("%s: systemd_unit is not supported with lazy_pages; nothing was frozen" % host)
+        unit = _dump.resolve_unit(runner, params["systemd_unit"])
+        problem = _systemd.dump_problem(unit.name, unit.props, [p.pid for p in tree])
+        if problem:
+            raise MigrationError("%s: %s" % (host, problem))
     need = _proc.estimate_bytes(tree)
     result.update(pid=live.pid, start_ticks=live.start_ticks, cmdline=live.cmdline_redacted, comm=live.comm,
                   tree=[p.ns_pid for p in tree], estimate_bytes=need)
@@ -241,6 +256,9 @@ def check_target(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
         if rc != 0:
             problems.append("lazy_pages needs userfaultfd (criu check --feature uffd-noncoop failed: %s)"
                             % " ".join((out + err).split())[:200])
+    unit = source.get("systemd_unit")
+    if unit and source.get("running"):
+        problems.extend(unit_target_problems(runner, unit))
     if problems:
         raise MigrationError("%s cannot take the process: %s; nothing was frozen" % (host, "; ".join(problems)))
 
@@ -299,6 +317,22 @@ def check_target(params: t.Dict[str, t.Any], runner: Runner) -> t.Dict[str, t.An
     if params["transport"] in ("stream", "shared"):
         result["fingerprint"] = make_cert(runner, jdir, params["key"], host)
     return result
+
+
+def unit_target_problems(runner: Runner, unit: str) -> t.List[str]:
+    """Why this host cannot take a systemd unit's process (checked before the freeze), as the restore would refuse."""
+    systemctl, busctl = _systemd.tools()
+    if not _systemd.booted() or not systemctl or not busctl:
+        return ["the process is unit %s's, which goes under a transient scope when restored, but systemd is not the "
+                "init here (or systemctl/busctl are missing)" % unit]
+    try:
+        props = _systemd.show(runner, systemctl, unit)
+    except _systemd.SystemdError as exc:
+        return [exc.msg]
+    if _systemd.is_running(props):
+        return ["unit %s is %s here with MainPID %s: the migrated process would be a second copy" % (
+            unit, _systemd.describe(props), props.get("MainPID"))]
+    return []
 
 
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
@@ -577,7 +611,8 @@ def _receive_on(channel: _wire.Channel, hello: t.Mapping[str, t.Any], params: t.
                       "msg": "%s: %s" % (host, exc.msg)})
         raise MigrationError("%s could not restore the process: %s" % (host, exc.msg), **exc.extra)
     channel.send({"type": "restored", "pid": restored["pid"], "start_ticks": restored.get("start_ticks"),
-                  "receive_s": round(receive_s, 3), "restore_s": restored.get("duration_s")})
+                  "receive_s": round(receive_s, 3), "restore_s": restored.get("duration_s"),
+                  "systemd": restored.get("systemd")})
     if not shared:
         # The process runs: now make the images it came from durable (a re-run after a crash
         # of this host verifies them against the manifest before it trusts them anyway).
@@ -585,7 +620,7 @@ def _receive_on(channel: _wire.Channel, hello: t.Mapping[str, t.Any], params: t.
     fault("receiver-after-restore")
     result = {"changed": True, "pid": restored["pid"], "start_ticks": restored.get("start_ticks"),
               "image_id": manifest.get("image_id"), "receive_s": round(receive_s, 3),
-              "bytes": channel.bytes_in, "journal": journal_summary(entry),
+              "bytes": channel.bytes_in, "journal": journal_summary(entry), "systemd": restored.get("systemd"),
               "msg": "%s received %s and restored it as pid %d" % (host, _images.human(channel.bytes_in), restored["pid"])}
     if params["lazy_pages"]:
         result.update(lazy_verdict(channel, jdir, key, entry, restored, host, params["lazy_pages_timeout"] + 60))
@@ -718,6 +753,7 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
         "size_bytes": _images.dir_size(images_dir), "source": _dump.redact_source(manifest.get("source")),
         "stats": manifest.get("stats", {}),
         "dump_s": dumped.get("duration_s"), "lazy_pages_server": dumped.get("lazy_pages_server"),
+        "source_systemd": dumped.get("systemd"),
     }
     if transport == "files":
         result.update(outcome="dumped", frozen_at=state.get("frozen_at"), msg="%s dumped pid %s into %s" % (host, manifest["source"].get("pid"), images_dir))
@@ -750,6 +786,7 @@ def send(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[str], Non
                                target_start_ticks=reply.get("start_ticks"))
         result.update(outcome="restored", target_pid=reply.get("pid"), target_start_ticks=reply.get("start_ticks"),
                       receive_s=reply.get("receive_s"), restore_s=reply.get("restore_s"), bytes=channel.bytes_out,
+                      target_systemd=reply.get("systemd"),
                       msg="%s: pid %s dumped and restored on the target as pid %s, %s moved" % (
                           host, manifest["source"].get("pid"), reply.get("pid"), _images.human(channel.bytes_out)))
         if lazy:
@@ -1024,8 +1061,8 @@ def input_problem(params: t.Mapping[str, t.Any]) -> t.Optional[str]:
             if problem:
                 return "%s: %s" % (name, problem)
     if step in ("check_source", "send") and params.get("plan") != "send" and not any(
-            params.get(k) for k in ("pid", "pidfile", "pid_match")):
-        return "step %s needs one of pid, pidfile, pid_match" % step
+            params.get(k) for k in ("pid", "pidfile", "pid_match", "systemd_unit")):
+        return "step %s needs one of pid, pidfile, pid_match, systemd_unit" % step
     if step == "send" and params["transport"] != "files" and not (params.get("channel") or {}).get("fingerprint"):
         return "step send with transport %s needs channel (address, port, fingerprint, token)" % params["transport"]
     if step == "receive" and not (params.get("channel") or {}).get("token"):
@@ -1090,5 +1127,5 @@ def restore_step(params: t.Dict[str, t.Any], runner: Runner, warn: t.Callable[[s
                            images_dir=params["images_dir"])
     entry, restored = restore_recorded(params, runner, warn, entry, verify_checksums=True)
     return {"changed": True, "pid": restored["pid"], "start_ticks": restored.get("start_ticks"), "restored": restored,
-            "restored_at": round(time.time(), 3),
+            "restored_at": round(time.time(), 3), "systemd": restored.get("systemd"),
             "journal": journal_summary(entry), "msg": restored["msg"]}

@@ -17,7 +17,17 @@ import signal
 import time
 import typing as t
 
-from ansible_collections.fleet.criu.plugins.module_utils import _common, _criu_log, _images, _lock, _options, _proc, _safefs, _stats
+from ansible_collections.fleet.criu.plugins.module_utils import (
+    _common,
+    _criu_log,
+    _images,
+    _lock,
+    _options,
+    _proc,
+    _safefs,
+    _stats,
+    _systemd,
+)
 from ansible_collections.fleet.criu.plugins.module_utils._runner import (
     Runner,
     build_argv,
@@ -85,6 +95,65 @@ def remove_if_exists(path: str) -> None:
         pass
 
 
+class UnitPlan(t.NamedTuple):
+    """Images of a systemd unit's process: the unit, the scope that adopts the restored tree, the tools."""
+
+    unit: str
+    scope: str
+    systemctl: str
+    busctl: str
+
+
+def unit_plan(runner: Runner, manifest: t.Mapping[str, t.Any], params: t.Mapping[str, t.Any]) -> t.Optional[UnitPlan]:
+    """For images of a unit's process: refuse what would make two copies or hide the process from systemd.
+
+    Refused (before criu runs): a host whose init is not systemd; the unit active here (its own
+    process and the restored one would both run); a manage_cgroups mode other than ignore (criu
+    would put the tree into the unit's cgroup path behind systemd's back).
+    """
+    unit = (manifest.get("source") or {}).get("systemd_unit")
+    if not unit:
+        return None
+    problem = _systemd.unit_problem(unit)
+    if problem:
+        raise RestoreError("the manifest names an invalid unit: %s; refusing to restore" % problem)
+    systemctl, busctl = _systemd.tools()
+    if not _systemd.booted() or not systemctl or not busctl:
+        raise RestoreError("these images hold the process of unit %s, which goes under a transient scope when it is "
+                           "restored, but systemd is not the init here (or systemctl/busctl are missing); nothing was "
+                           "restored" % unit)
+    if params.get("manage_cgroups") not in (None, "ignore"):
+        raise RestoreError("these images hold the process of unit %s: the restore uses --manage-cgroups=ignore and "
+                           "puts the tree under a transient scope; manage_cgroups=%s would put it into the unit's "
+                           "cgroup path behind systemd's back; nothing was restored" % (unit, params["manage_cgroups"]))
+    try:
+        props = _systemd.show(runner, systemctl, unit)
+    except _systemd.SystemdError as exc:
+        raise RestoreError("%s; nothing was restored" % exc.msg)
+    if _systemd.is_running(props):
+        raise RestoreError("unit %s is %s on this host with MainPID %s: restoring its dumped process here would make "
+                           "two copies; stop the unit first (or restore elsewhere); nothing was restored" % (
+                               unit, _systemd.describe(props), props.get("MainPID")))
+    return UnitPlan(unit, _systemd.scope_name(unit), systemctl, busctl)
+
+
+def adopt_restored(runner: Runner, plan: UnitPlan, pid: int, manifest: t.Mapping[str, t.Any], images_dir: str,
+                   warn: t.Callable[[str], None]) -> t.Dict[str, t.Any]:
+    """Put the restored tree under its transient scope. Never ends the process: a failure is a warning."""
+    pids = [p.pid for p in _proc.tree(pid)] or [pid]
+    source = manifest.get("source") or {}
+    description = "%s from %s (pid %s), restored by fleet.criu from %s" % (
+        plan.unit, source.get("host", "?"), source.get("pid", "?"), images_dir)
+    try:
+        props = _systemd.adopt(runner, plan.systemctl, plan.busctl, plan.scope, pids, description)
+    except _systemd.SystemdError as exc:
+        warn("pid %d runs, but it could not be put under the scope %s: %s; it belongs to no unit" % (
+            pid, plan.scope, exc.msg))
+        return {"unit": plan.unit, "scope": plan.scope, "adopted": False, "pids": pids, "active_state": None}
+    return {"unit": plan.unit, "scope": plan.scope, "adopted": True, "pids": pids,
+            "active_state": props.get("ActiveState")}
+
+
 def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
     params = module.params
     images_dir = os.path.normpath(params["images_dir"])
@@ -134,6 +203,7 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
             "start_time": record.get("start_time"), "start_ticks": record.get("start_ticks"),
             "image_id": manifest.get("image_id"), "stats": record.get("stats", {}), "log_path": log_path,
             "holder_pid": record.get("holder_pid"), "compatibility_warnings": [],
+            "systemd": record.get("systemd"),
             "msg": "no restore needed: %s" % decision.reason,
         }
 
@@ -152,12 +222,15 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
                            "pointing at that server, refusing to restore the tree without its memory" % images_dir)
     for warning in warnings:
         module.warn(warning)
+    plan = unit_plan(runner, manifest, params)
 
     pids = image_pids(manifest)
     background = params["shell_job"] or params["namespaced"] or not params["detached"]
     pidfile = os.path.join(images_dir, _images.RESTORE_PIDFILE)
     argv = build_argv(
-        "restore", dict(params, detached=params["detached"] and not background), criu_path=tools.criu_path or "criu",
+        "restore", dict(params, detached=params["detached"] and not background,
+                        manage_cgroups="ignore" if plan else params.get("manage_cgroups")),
+        criu_path=tools.criu_path or "criu",
         images_dir=images_dir, log_file=_images.RESTORE_LOG, log_level=params["log_level"], pidfile=pidfile,
         criu_ns_path=tools.criu_ns_path if params["namespaced"] else None, extra_args=params["extra_args"])
     command = argv
@@ -169,6 +242,8 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
     if module.check_mode:
         msg = "would restore %s (image %s, root pid %s): %s" % (
             images_dir, manifest.get("image_id"), manifest["source"].get("pid"), decision.reason)
+        if plan:
+            msg += "; the restored tree would go under the transient scope %s (unit %s)" % (plan.scope, plan.unit)
         if not params["namespaced"]:
             taken = taken_pids(pids)
             if taken:
@@ -227,6 +302,7 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         raise RestoreError("criu reported pid %d but it is gone right after the restore: %s" % (pid, fail.pop("msg")),
                            **fail)
     identity = _proc.identity(info)
+    unit_result = adopt_restored(runner, plan, pid, manifest, images_dir, module.warn) if plan else None
     stats = _stats.collect(os.path.join(images_dir, _images.STATS_RESTORE), out)
     record = {
         "image_id": manifest.get("image_id"),
@@ -240,6 +316,7 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         "shell_job": params["shell_job"],
         "holder_pid": holder_pid,
         "stats": stats,
+        "systemd": unit_result,
     }
     # The process runs from here on: a failure to record it must not hide its pid.
     try:
@@ -257,11 +334,14 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         "start_ticks": identity["start_ticks"], "image_id": manifest.get("image_id"), "stats": stats,
         "log_path": log_path, "holder_pid": holder_pid, "compatibility_warnings": warnings, "cmd": command,
         "lazy_pages_daemon_pid": lazy_daemon.pid if lazy_daemon is not None else None,
-        "msg": "restored pid %d from %s: %s%s" % (
+        "systemd": unit_result,
+        "msg": "restored pid %d from %s: %s%s%s" % (
             pid, images_dir, decision.reason,
             "; criu lazy-pages (pid %d) fetches its memory from %s:%s" % (
                 lazy_daemon.pid, params["page_server"]["address"], params["page_server"]["port"])
-            if lazy_daemon is not None else ""),
+            if lazy_daemon is not None else "",
+            "; under the transient scope %s (unit %s)" % (plan.scope, plan.unit)
+            if unit_result and unit_result["adopted"] else ""),
     }
 
 

@@ -222,6 +222,33 @@ stats:
     pages_written: 1724
     pages_skipped_parent: 0
     pages_lazy: 0
+systemd:
+  description:
+    - With O(systemd_unit), the unit and its state on this host after the dump (in check mode, the unit only).
+  returned: success with O(systemd_unit) when a dump was made or would be made
+  type: dict
+  contains:
+    unit:
+      description: The unit.
+      type: str
+      sample: counter.service
+    active_state:
+      description: The unit's C(ActiveState) after the dump (C(inactive) once systemd saw the process end).
+      type: str
+      sample: inactive
+    sub_state:
+      description: The unit's C(SubState) after the dump.
+      type: str
+      sample: dead
+    restart:
+      description: The unit's own C(Restart=) setting (held at C(no) during the dump).
+      type: str
+      sample: always
+    hold:
+      description: The hold drop-in if it could NOT be removed (null once it was lifted).
+      type: str
+      sample: null
+  sample: {"unit": "counter.service", "active_state": "inactive", "sub_state": "dead", "restart": "always", "hold": null}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -233,8 +260,8 @@ from ansible_collections.fleet.criu.plugins.module_utils._dump import argument_s
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("pid", "pidfile", "pid_match")],
-        required_one_of=[("pid", "pidfile", "pid_match")],
+        mutually_exclusive=[("pid", "pidfile", "pid_match", "systemd_unit")],
+        required_one_of=[("pid", "pidfile", "pid_match", "systemd_unit")],
         supports_check_mode=True,
     )
     # A failed dump keeps its log beside the directory; the error says where.

@@ -431,6 +431,26 @@ restored:
   returned: with O(step=restore_here)
   type: dict
   sample: {"pid": 4242, "start_ticks": 654321}
+systemd_unit:
+  description: With C(check_source), the unit selected by O(systemd_unit) (null otherwise).
+  returned: with O(step=check_source)
+  type: str
+  sample: counter.service
+systemd:
+  description: With C(receive) and C(restore_here), the scope the restored tree went under (see RV(fleet.criu.restore#module:systemd)).
+  returned: with O(step=receive) or O(step=restore_here), for a O(systemd_unit) migration
+  type: dict
+  sample: {"unit": "counter.service", "scope": "fleet-criu-counter.scope", "adopted": true, "pids": [4242], "active_state": "active"}
+source_systemd:
+  description: With C(send) and O(systemd_unit), the unit's state on the source after the dump (see RV(fleet.criu.dump#module:systemd)).
+  returned: with O(step=send)
+  type: dict
+  sample: {"unit": "counter.service", "active_state": "inactive", "sub_state": "dead", "restart": "always", "hold": null}
+target_systemd:
+  description: With C(send) and O(systemd_unit), the scope the target put the restored tree under.
+  returned: with O(step=send), when the target restored the process
+  type: dict
+  sample: {"unit": "counter.service", "scope": "fleet-criu-counter.scope", "adopted": true, "pids": [4242], "active_state": "active"}
 """
 
 import typing as t
@@ -469,7 +489,7 @@ def argument_spec() -> t.Dict[str, t.Any]:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("pid", "pidfile", "pid_match")])
+                           mutually_exclusive=[("pid", "pidfile", "pid_match", "systemd_unit")])
     try:
         result = _migrate.run_step(module)
     except _migrate.MigrationError as exc:

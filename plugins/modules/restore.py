@@ -204,6 +204,35 @@ stats:
   returned: success
   type: dict
   sample: {"restore_time_us": 11530, "forking_time_us": 7, "pages_restored": 1724, "pages_compared": 0, "pages_skipped_cow": 0}
+systemd:
+  description:
+    - For images of a systemd unit's process (O(fleet.criu.dump#module:systemd_unit)), the transient scope the
+      restored tree was put under. Null for other images.
+  returned: success
+  type: dict
+  contains:
+    unit:
+      description: The unit the process was dumped from (on the source host).
+      type: str
+      sample: counter.service
+    scope:
+      description: The transient scope that holds the restored tree here.
+      type: str
+      sample: fleet-criu-counter.scope
+    adopted:
+      description: Whether systemd took the PIDs into the scope (false only with a warning; the process runs anyway).
+      type: bool
+      sample: true
+    pids:
+      description: The restored PIDs handed to the scope (the tree, root first).
+      type: list
+      elements: int
+      sample: [4242, 4243]
+    active_state:
+      description: The scope's C(ActiveState).
+      type: str
+      sample: active
+  sample: {"unit": "counter.service", "scope": "fleet-criu-counter.scope", "adopted": true, "pids": [4242], "active_state": "active"}
 """
 
 import os

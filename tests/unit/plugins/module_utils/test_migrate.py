@@ -674,7 +674,7 @@ def test_input_problem(tmp_path):
     assert _migrate.input_problem(params("finish", journal_dir="/var//lib")).startswith("journal_dir:")
     # the process selector: needed for a fresh dump, not to resume one
     for step in ("check_source", "send"):
-        assert _migrate.input_problem(params(step, pid=None)) == "step %s needs one of pid, pidfile, pid_match" % step
+        assert _migrate.input_problem(params(step, pid=None)) == "step %s needs one of pid, pidfile, pid_match, systemd_unit" % step
     assert _migrate.input_problem(params("send", pid=None, plan="send")) is None
     assert _migrate.input_problem(params("send", pid=None, pid_match="sleep")) is None
     # the channel
