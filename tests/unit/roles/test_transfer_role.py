@@ -124,6 +124,38 @@ def test_direct_transfer_reaches_the_target_at_its_inventory_address(tmp_path, c
     assert argv[-1] == "ubuntu@10.0.0.12:%s/" % target
     assert argv[-2] == "%s/" % source
     assert "--rsh=ssh -p 2222" in argv
+    # A non-root login writes the root-only images through sudo on the target.
+    assert "--rsync-path=sudo -n rsync" in argv
     assert not any("web2" in arg for arg in argv), argv
     for name in ("pages-1.img", "pstree.img", "core-282.img", _images.MANIFEST_NAME):
         assert (target / name).read_bytes() == (source / name).read_bytes(), name
+
+
+def test_direct_transfer_runs_plain_rsync_for_a_root_login_or_what_the_user_sets(tmp_path, collections_path,
+                                                                                 ansible_playbook):
+    """A root login (or none: the source's root) needs no sudo on the target; an explicit
+    transfer_direct_rsync_path wins."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "rsync").write_text(FAKE_RSYNC.format(python=sys.executable))
+    (bindir / "rsync").chmod(0o755)
+    seen = {}
+    for case, hostline in (("root", "web2 ansible_connection=local ansible_host=10.0.0.12 ansible_user=root"),
+                           ("unset", "web2 ansible_connection=local ansible_host=10.0.0.12"),
+                           ("explicit", "web2 ansible_connection=local ansible_host=10.0.0.12 ansible_user=ops "
+                                        "transfer_direct_rsync_path='doas rsync'")):
+        work = tmp_path / case
+        source = work / "src" / "run1" / "web1"
+        target = work / "dst" / "run1" / "web1"
+        make_images(source)
+        target.parent.mkdir(parents=True)
+        inventory = work / "inventory.ini"
+        inventory.write_text("localhost ansible_connection=local\n%s\n" % hostline)
+        recorded = work / "rsync-argv.json"
+        result = run_transfer(work, source, target, collections_path, ansible_playbook, method="direct",
+                              target_host="web2", inventory=str(inventory),
+                              extra_env={"PATH": "%s:%s" % (bindir, os.environ.get("PATH", "")),
+                                         "FAKE_RSYNC_ARGV": str(recorded)})
+        assert result.returncode == 0, result.stdout + result.stderr
+        seen[case] = [arg for arg in json.loads(recorded.read_text()) if arg.startswith("--rsync-path")]
+    assert seen == {"root": [], "unset": [], "explicit": ["--rsync-path=doas rsync"]}
