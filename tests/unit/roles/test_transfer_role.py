@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def make_images(path: Path) -> None:
 
 def run_transfer(workdir: Path, source: Path, target: Path, collections_path: str, ansible_playbook: str,
                  method: str = "controller", target_host: str = "localhost", inventory: str = "localhost,",
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, extra_vars: dict | None = None):
     playbook = workdir / "playbook.yml"
     playbook.write_text(yaml.safe_dump([{
         "hosts": target_host, "gather_facts": False,
@@ -53,7 +54,8 @@ def run_transfer(workdir: Path, source: Path, target: Path, collections_path: st
         ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
         **(extra_env or {}),
     )
-    return subprocess.run([ansible_playbook, "-i", inventory, "-c", "local", str(playbook)],
+    return subprocess.run([ansible_playbook, "-i", inventory, "-c", "local", str(playbook)]
+                          + (["-e", json.dumps(extra_vars)] if extra_vars else []),
                           capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
@@ -159,3 +161,41 @@ def test_direct_transfer_runs_plain_rsync_for_a_root_login_or_what_the_user_sets
         assert result.returncode == 0, result.stdout + result.stderr
         seen[case] = [arg for arg in json.loads(recorded.read_text()) if arg.startswith("--rsync-path")]
     assert seen == {"root": [], "unset": [], "explicit": ["--rsync-path=doas rsync"]}
+
+
+# The control node stages the whole images directory: its free space is checked first (real statvfs).
+def test_too_little_space_on_the_control_node_is_refused_before_anything_moves(tmp_path, collections_path,
+                                                                                ansible_playbook):
+    source = tmp_path / "src" / "run1" / "web1"
+    target = tmp_path / "dst" / "run1" / "web1"
+    make_images(source)
+    target.parent.mkdir(parents=True)
+    tmpdir = tmp_path / "controller-tmp"
+    tmpdir.mkdir()
+    free = shutil.disk_usage(tmpdir).free
+    # Ask for more headroom than the file system has: the real free space is measured.
+    result = run_transfer(tmp_path, source, target, collections_path, ansible_playbook,
+                          extra_env={"TMPDIR": str(tmpdir)},
+                          extra_vars={"transfer_controller_min_free_bytes": free * 2})
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "The control node has" in out and "transfer_controller_min_free_bytes" in out and "Nothing was copied" in out
+    # Nothing staged, nothing packed, nothing written on the target; the source untouched.
+    assert list(tmpdir.iterdir()) == []
+    assert not target.exists()
+    assert sorted(p.name for p in source.parent.iterdir()) == ["web1"]
+
+
+def test_enough_space_moves_the_images(tmp_path, collections_path, ansible_playbook):
+    source = tmp_path / "src" / "run1" / "web1"
+    target = tmp_path / "dst" / "run1" / "web1"
+    make_images(source)
+    target.parent.mkdir(parents=True)
+    tmpdir = tmp_path / "controller-tmp"
+    tmpdir.mkdir()
+    result = run_transfer(tmp_path, source, target, collections_path, ansible_playbook,
+                          extra_env={"TMPDIR": str(tmpdir)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (target / "pstree.img").read_bytes() == (source / "pstree.img").read_bytes()
+    assert list(tmpdir.iterdir()) == []
+    assert os.stat(target).st_mode & 0o777 == 0o700
