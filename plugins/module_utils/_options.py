@@ -186,7 +186,8 @@ OPTIONS: t.Tuple[Option, ...] = (
          "C(fleet-criu-<unit name without .service>.scope) whose description names the unit, the source host and "
          "the images. A restore is refused where the unit itself is active (that would be two copies) or where "
          "systemd is not the init.",
-         "Not supported with O(leave_running=true) or O(lazy_pages=true).",
+         "Not supported with O(fleet.criu.dump#module:leave_running=true) or lazy pages "
+         "(O(fleet.criu.dump#module:lazy_pages=true), O(fleet.criu.migration#module:lazy_pages=true)).",
          "Exactly one of O(pid), O(pidfile), O(pid_match) and O(systemd_unit)."),
         playbooks=_DUMPING,
     ),
