@@ -375,6 +375,22 @@ options:
     # The options of fleet.criu.dump.
     DUMP = r"""
 options:
+  systemd_hold:
+    description:
+    - With O(systemd_unit), how long the unit stays held. The hold drop-in also carries C(ConditionPathExists=!<itself>),
+      so systemd does not start the unit (by hand, from a package's maintainer script, at boot) while
+      it exists.
+    - 'C(dump): a runtime drop-in under C(/run/systemd/system), removed right after the dump (the process
+      may be restored elsewhere).'
+    - 'C(restore): a drop-in under C(/etc/systemd/system) that survives a reboot and stays after the dump
+      (the unit reads C(inactive), and an enabled unit is skipped at boot); the restore of these images
+      on this host removes it once the restored process runs under its scope. The playbook fleet.criu.upgrade
+      uses it.'
+    type: str
+    choices:
+    - dump
+    - restore
+    default: dump
   leave_running:
     description:
     - Leave the process running after the dump (C(--leave-running)). By default criu kills it.

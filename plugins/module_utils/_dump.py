@@ -189,8 +189,9 @@ def unit_after_failure(runner: Runner, unit: Unit, held: str, pid: int) -> str:
 
 
 def unit_after_dump(runner: Runner, unit: Unit, held: str, pid: int,
-                    warn: t.Callable[[str], None]) -> t.Dict[str, t.Any]:
-    """The dump ended the unit's process: wait for systemd to see it, reset-failed, lift the hold.
+                    warn: t.Callable[[str], None], keep: bool = False) -> t.Dict[str, t.Any]:
+    """The dump ended the unit's process: wait for systemd to see it, reset-failed, lift the hold
+    (unless keep: systemd_hold=restore, lifted by the restore).
 
     Never raises: the images are the only copy of the process now and must be sealed.
     """
@@ -199,7 +200,7 @@ def unit_after_dump(runner: Runner, unit: Unit, held: str, pid: int,
         props = _systemd.settle(runner, unit.systemctl, unit.name, pid)
     except _systemd.SystemdError as exc:
         warn("unit %s after the dump: %s" % (unit.name, exc.msg))
-    problem = _systemd.release(runner, unit.systemctl, unit.name, held)
+    problem = None if keep else _systemd.release(runner, unit.systemctl, unit.name, held)
     if problem:
         warn("unit %s: the hold could not be lifted: %s (remove %s and run systemctl daemon-reload)" % (
             unit.name, problem, held))
@@ -207,7 +208,7 @@ def unit_after_dump(runner: Runner, unit: Unit, held: str, pid: int,
         props = _systemd.show(runner, unit.systemctl, unit.name)
     except _systemd.SystemdError as exc:
         warn(exc.msg)
-    return unit_facts(unit, props, held if problem else None) or {}
+    return unit_facts(unit, props, held if (problem or keep) else None) or {}
 
 
 def manifest_facts(images_dir: str, manifest: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
@@ -425,10 +426,14 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
     lazy = bool(params["lazy_pages"])
     server_pid = None
     held: t.Optional[str] = None
+    keep_hold = params.get("systemd_hold") == "restore"
     if unit is not None:
         try:
             # Right before the freeze: systemd must not restart the unit when criu ends its process.
-            held = _systemd.hold(runner, unit.systemctl, unit.name)
+            held = _systemd.hold(runner, unit.systemctl, unit.name, base=_systemd.PERSISTENT_DIR if keep_hold else None,
+                                 until=params.get("systemd_hold") or "dump")
+            if keep_hold:
+                source["systemd_hold"] = held  # the restore on this host lifts it
         except _systemd.SystemdError as exc:
             _images.remove_temp(tmp)
             raise DumpError("%s; nothing was frozen, unit %s runs on" % (exc.msg, unit.name),
@@ -461,7 +466,7 @@ def _dump_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images
 
     unit_result: t.Optional[t.Dict[str, t.Any]] = None
     if unit is not None and held is not None:
-        unit_result = unit_after_dump(runner, unit, held, live.pid, module.warn)
+        unit_result = unit_after_dump(runner, unit, held, live.pid, module.warn, keep=keep_hold)
 
     try:
         _images.secure(tmp)

@@ -191,6 +191,18 @@ OPTIONS: t.Tuple[Option, ...] = (
          "Exactly one of O(pid), O(pidfile), O(pid_match) and O(systemd_unit)."),
         playbooks=_DUMPING,
     ),
+    Option(
+        "systemd_hold", (DUMP,), {"type": "str", "choices": ["dump", "restore"], "default": "dump"},
+        ("With O(systemd_unit), how long the unit stays held. The hold drop-in also carries "
+         "C(ConditionPathExists=!<itself>), so systemd does not start the unit (by hand, from a package's "
+         "maintainer script, at boot) while it exists.",
+         "C(dump): a runtime drop-in under C(/run/systemd/system), removed right after the dump (the process "
+         "may be restored elsewhere).",
+         "C(restore): a drop-in under C(/etc/systemd/system) that survives a reboot and stays after the dump "
+         "(the unit reads C(inactive), and an enabled unit is skipped at boot); the restore of these images on "
+         "this host removes it once the restored process runs under its scope. The playbook fleet.criu.upgrade "
+         "uses it.",),
+    ),
     # ------------------------------------------------------------ criu flags, in the order they go on the command line
     Option(
         "leave_running", (DUMP,), _bool(),

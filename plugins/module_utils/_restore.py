@@ -149,9 +149,25 @@ def adopt_restored(runner: Runner, plan: UnitPlan, pid: int, manifest: t.Mapping
     except _systemd.SystemdError as exc:
         warn("pid %d runs, but it could not be put under the scope %s: %s; it belongs to no unit" % (
             pid, plan.scope, exc.msg))
-        return {"unit": plan.unit, "scope": plan.scope, "adopted": False, "pids": pids, "active_state": None}
+        return {"unit": plan.unit, "scope": plan.scope, "adopted": False, "pids": pids, "active_state": None,
+                "hold_lifted": None}
     return {"unit": plan.unit, "scope": plan.scope, "adopted": True, "pids": pids,
-            "active_state": props.get("ActiveState")}
+            "active_state": props.get("ActiveState"), "hold_lifted": lift_hold(runner, plan, source, warn)}
+
+
+def lift_hold(runner: Runner, plan: UnitPlan, source: t.Mapping[str, t.Any],
+              warn: t.Callable[[str], None]) -> t.Optional[str]:
+    """A hold the dump left on this host (systemd_hold=restore): lift it now that the process runs
+    under its scope. Only the drop-in the dump names, at the one path such a hold has, written by us."""
+    path = source.get("systemd_hold")
+    if not path or path != _systemd.hold_path(plan.unit, _systemd.PERSISTENT_DIR) or not _systemd.is_our_hold(path):
+        return None
+    problem = _systemd.release(runner, plan.systemctl, plan.unit, path)
+    if problem:
+        warn("unit %s: the hold could not be lifted: %s (remove %s and run systemctl daemon-reload)" % (
+            plan.unit, problem, path))
+        return None
+    return path
 
 
 def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:

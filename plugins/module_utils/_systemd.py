@@ -37,10 +37,10 @@ from ansible_collections.fleet.criu.plugins.module_utils import _proc, _safefs
 from ansible_collections.fleet.criu.plugins.module_utils._runner import Runner, find_tool
 
 RUNTIME_DIR = "/run/systemd/system"
+# A hold that must outlive a reboot (systemd_hold=restore): the restore lifts it.
+PERSISTENT_DIR = "/etc/systemd/system"
 HOLD_NAME = "50-fleet-criu-hold.conf"
-HOLD_TEXT = ("# Written by fleet.criu while it checkpoints this unit's process: systemd must not\n"
-             "# restart the unit when criu ends the process. Removed again right after the dump.\n"
-             "[Service]\nRestart=no\n")
+HOLD_HEADER = "# Written by fleet.criu while it checkpoints this unit's process"
 SCOPE_PREFIX = "fleet-criu-"
 PROPERTIES = ("LoadState", "ActiveState", "SubState", "Result", "MainPID", "Type", "Restart", "StandardInput",
               "StandardOutput", "StandardError", "ControlGroup", "FragmentPath", "DropInPaths")
@@ -181,14 +181,30 @@ def hold_path(unit: str, base: t.Optional[str] = None) -> str:
     return os.path.join(base or RUNTIME_DIR, unit + ".d", HOLD_NAME)
 
 
+def hold_text(path: str, until: str = "dump") -> str:
+    """The hold drop-in: no restart when the process ends, and no start (by hand, by a package's
+    maintainer script, at boot) while the drop-in exists: the images are the unit's process now."""
+    return ("%s: systemd must neither\n# restart nor start the unit while the process is in its images. "
+            "Removed after the %s.\n[Unit]\nConditionPathExists=!%s\n[Service]\nRestart=no\n" % (
+                HOLD_HEADER, "dump" if until == "dump" else "restore on this host", path))
+
+
+def is_our_hold(path: str) -> bool:
+    try:
+        with open(path, "r") as handle:
+            return handle.read(len(HOLD_HEADER)) == HOLD_HEADER
+    except OSError:
+        return False
+
+
 def _reload(runner: Runner, systemctl: str) -> None:
     rc, out, err = runner.run([systemctl, "daemon-reload"])
     if rc != 0:
         raise SystemdError("systemctl daemon-reload failed (rc=%d): %s" % (rc, " ".join((err or out).split())[:300]))
 
 
-def hold(runner: Runner, systemctl: str, unit: str, base: t.Optional[str] = None) -> str:
-    """Keep systemd from restarting the unit when its process ends; the drop-in's path.
+def hold(runner: Runner, systemctl: str, unit: str, base: t.Optional[str] = None, until: str = "dump") -> str:
+    """Keep systemd from restarting (or starting) the unit when its process ends; the drop-in's path.
 
     Raises SystemdError (with the drop-in removed again) when systemd does not take it.
     """
@@ -197,7 +213,7 @@ def hold(runner: Runner, systemctl: str, unit: str, base: t.Optional[str] = None
     try:
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755, exist_ok=True)
-        _safefs.write_private(path, HOLD_TEXT.encode())
+        _safefs.write_private(path, hold_text(path, until).encode())
     except (OSError, _safefs.SafeFsError) as exc:
         raise SystemdError("cannot write the hold %s: %s" % (path, getattr(exc, "msg", exc)))
     try:

@@ -245,7 +245,8 @@ systemd:
       type: str
       sample: always
     hold:
-      description: The hold drop-in if it could NOT be removed (null once it was lifted).
+      description: The hold drop-in still in place (kept with O(systemd_hold=restore), or one that could NOT be
+        removed); null once it was lifted.
       type: str
       sample: null
   sample: {"unit": "counter.service", "active_state": "inactive", "sub_state": "dead", "restart": "always", "hold": null}

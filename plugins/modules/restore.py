@@ -232,6 +232,11 @@ systemd:
       description: The scope's C(ActiveState).
       type: str
       sample: active
+    hold_lifted:
+      description: The hold drop-in a dump with O(fleet.criu.dump#module:systemd_hold=restore) left on this host,
+        removed now that the process runs (null when there was none).
+      type: str
+      sample: /etc/systemd/system/counter.service.d/50-fleet-criu-hold.conf
   sample: {"unit": "counter.service", "scope": "fleet-criu-counter.scope", "adopted": true, "pids": [4242], "active_state": "active"}
 """
 

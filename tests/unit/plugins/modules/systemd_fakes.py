@@ -58,7 +58,8 @@ class FakeSystemd:
         if verb == "daemon-reload":
             for name, props in self.units.items():
                 if name in self.own_restart:
-                    held = os.path.exists(_systemd.hold_path(name))
+                    held = any(os.path.exists(_systemd.hold_path(name, base))
+                               for base in (_systemd.RUNTIME_DIR, _systemd.PERSISTENT_DIR))
                     props["Restart"] = "no" if held else self.own_restart[name]
             return 0, "", ""
         if verb == "reset-failed":

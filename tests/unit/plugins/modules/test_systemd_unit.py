@@ -25,7 +25,9 @@ def systemd_here(tmp_path, monkeypatch):
     """This "host" runs systemd: its runtime unit directory is below tmp_path."""
     run_dir = tmp_path / "run-systemd"
     run_dir.mkdir()
+    (tmp_path / "etc-systemd").mkdir()
     monkeypatch.setattr(_systemd, "RUNTIME_DIR", str(run_dir))
+    monkeypatch.setattr(_systemd, "PERSISTENT_DIR", str(tmp_path / "etc-systemd"))
     monkeypatch.setattr(_systemd, "tools", lambda: ("/usr/bin/systemctl", "/usr/bin/busctl"))
     return run_dir
 
@@ -161,7 +163,7 @@ def test_restore_adopts_the_tree_into_a_scope(tmp_path, criu_bin, sleeper, syste
     assert busctl[13] == str(proc.pid) and busctl[14:16] == ["Description", "s"]
     assert UNIT in busctl[16] and "from h" in busctl[16] and str(images) in busctl[16]
     assert result["systemd"] == {"unit": UNIT, "scope": "fleet-criu-counter.scope", "adopted": True,
-                                 "pids": [proc.pid], "active_state": "active"}
+                                 "pids": [proc.pid], "active_state": "active", "hold_lifted": None}
     record = json.load(open(str(images / _images.RESTORE_RECORD_NAME)))
     assert record["systemd"]["scope"] == "fleet-criu-counter.scope"
 
@@ -206,3 +208,49 @@ def test_a_failed_adoption_warns_and_never_ends_the_process(tmp_path, criu_bin, 
     assert result["changed"] is True and result["systemd"]["adopted"] is False
     assert "belongs to no unit" in json.dumps(result.get("warnings"))
     assert proc.poll() is None
+
+
+def test_a_hold_until_the_restore_survives_the_dump_and_the_restore_lifts_it(tmp_path, criu_bin, sleeper,
+                                                                              systemd_here, monkeypatch, capsys):
+    proc = sleeper()
+    systemd = FakeSystemd({UNIT: service(proc.pid)})
+    images = tmp_path / "imgs" / "job"
+    result = run_module(dump, {"systemd_unit": UNIT, "images_dir": str(images), "criu_path": criu_bin,
+                               "systemd_hold": "restore"}, FakeCriuSystemd(systemd), monkeypatch, capsys)
+    held = _systemd.hold_path(UNIT, _systemd.PERSISTENT_DIR)
+    assert result.get("changed") is True, result
+    assert result["systemd"]["hold"] == held
+    assert "ConditionPathExists=!%s" % held in open(held).read()
+    assert systemd.units[UNIT]["ActiveState"] == "inactive" and systemd.units[UNIT]["Restart"] == "no"
+    manifest = json.load(open(str(images / _images.MANIFEST_NAME)))
+    assert manifest["source"]["systemd_hold"] == held
+    proc.kill()  # the fake criu does not end it; the real one does
+    proc.wait()
+
+    restored = sleeper()
+    fake = FakeCriuSystemd(systemd, restore_pid=restored.pid)
+    result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin}, fake, monkeypatch, capsys)
+    assert result.get("changed") is True, result
+    assert result["systemd"]["adopted"] is True
+    assert result["systemd"]["hold_lifted"] == held and not os.path.exists(held)
+    assert systemd.units[UNIT]["Restart"] == "always"
+
+
+def test_the_restore_lifts_only_its_own_hold(tmp_path, criu_bin, sleeper, systemd_here, monkeypatch, capsys):
+    images = unit_images(tmp_path)
+    manifest = json.load(open(str(images / _images.MANIFEST_NAME)))
+    foreign = tmp_path / "etc-systemd" / "other.conf"
+    foreign.write_text("[Service]\nRestart=no\n")
+    for path in (str(foreign), _systemd.hold_path(UNIT, _systemd.PERSISTENT_DIR)):
+        if path != str(foreign):
+            os.makedirs(os.path.dirname(path))
+            open(path, "w").write("[Service]\n# not ours\n")
+        manifest["source"]["systemd_hold"] = path
+        os.unlink(str(images / _images.MANIFEST_NAME))
+        _images.write_json_atomic(str(images), _images.MANIFEST_NAME, manifest)
+        proc = sleeper()
+        result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin},
+                            FakeCriuSystemd(FakeSystemd({}), restore_pid=proc.pid), monkeypatch, capsys)
+        assert result["systemd"]["hold_lifted"] is None and os.path.exists(path)
+        proc.kill()
+        proc.wait()
