@@ -164,8 +164,8 @@ def test_direct_transfer_runs_plain_rsync_for_a_root_login_or_what_the_user_sets
 
 
 # The control node stages the whole images directory: its free space is checked first (real statvfs).
-def test_too_little_space_on_the_control_node_is_refused_before_anything_moves(tmp_path, collections_path,
-                                                                                ansible_playbook):
+def test_too_little_space_on_the_control_node_is_refused_before_anything_moves(
+        tmp_path, collections_path, ansible_playbook):
     source = tmp_path / "src" / "run1" / "web1"
     target = tmp_path / "dst" / "run1" / "web1"
     make_images(source)
