@@ -291,10 +291,16 @@ def adopt(runner: Runner, systemctl: str, busctl: str, scope: str, pids: t.Seque
             scope, describe(props), ", ".join(map(str, pids))))
     if props.get("ActiveState") == "failed":
         runner.run([systemctl, "reset-failed", "--", scope])
-    rc, out, err = runner.run(adopt_argv(busctl, scope, pids, description))
-    if rc != 0:
-        raise SystemdError("StartTransientUnit %s failed (rc=%d): %s" % (scope, rc, " ".join((err or out).split())[:300]))
     deadline = time.monotonic() + timeout
+    while True:
+        # Right after a boot the system bus may not answer yet: retry within the bound.
+        rc, out, err = runner.run(adopt_argv(busctl, scope, pids, description))
+        if rc == 0:
+            break
+        if time.monotonic() >= deadline or is_running(show(runner, systemctl, scope)):
+            raise SystemdError("StartTransientUnit %s failed (rc=%d): %s" % (
+                scope, rc, " ".join((err or out).split())[:300]))
+        sleep(0.5)
     props = show(runner, systemctl, scope)
     while props.get("ActiveState") != "active":
         if time.monotonic() >= deadline:
