@@ -103,3 +103,17 @@ def test_dump_decision_by_unit():
     assert _images.dump_decision(manifest, "unit", dict(live, start_ticks=6), unit="x.service").changed
     assert _images.dump_decision(manifest, "unit", None, unit="y.service").changed
     assert _images.dump_decision({"source": {"pid": 10}}, "unit", None, unit="x.service").changed
+
+
+def test_a_migration_target_that_runs_the_unit_is_refused_before_the_freeze(tmp_path, monkeypatch):
+    from ansible_collections.fleet.criu.plugins.module_utils import _migrate
+
+    monkeypatch.setattr(_systemd, "RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(_systemd, "tools", lambda: ("/usr/bin/systemctl", "/usr/bin/busctl"))
+    running = FakeSystemd({"x.service": service(10)})
+    problems = _migrate.unit_target_problems(_runner.Runner(running.run), "x.service")
+    assert problems and "active (running) here with MainPID 10" in problems[0] and "second copy" in problems[0]
+    idle = FakeSystemd({"x.service": dict(service(0), ActiveState="inactive", SubState="dead")})
+    assert _migrate.unit_target_problems(_runner.Runner(idle.run), "x.service") == []
+    monkeypatch.setattr(_systemd, "RUNTIME_DIR", str(tmp_path / "absent"))
+    assert "systemd is not the init here" in _migrate.unit_target_problems(_runner.Runner(idle.run), "x.service")[0]
