@@ -85,3 +85,19 @@ def test_the_rerun_changed_nothing(host, expected):
         pytest.skip("checked once")
     assert any(" migrated" in line for line in expected["move"]), expected["move"]
     assert any("already migrated" in line for line in expected["again"]), expected["again"]
+
+
+def test_checkpoint_and_restore_by_unit_on_one_host(host, expected):
+    """node1: fleet.criu.checkpoint -e systemd_unit=fleet-criu-second.service, then fleet.criu.restore."""
+    if is_target(host):
+        pytest.skip("node1 checkpointed and restored its second unit")
+    # right after the checkpoint: inactive, never restarted, hold lifted
+    assert sorted(expected["second_after_checkpoint"]) == ["ActiveState=inactive", "DropInPaths=", "NRestarts=0"]
+    state = "/var/lib/fleet-criu-second"
+    assert probe(host, "token", state) == expected["second_token"]
+    assert len(running_pids(host, "[f]leet_criu_workload.py /var/lib/fleet-criu-second")) == 1
+    scope = show(host, "fleet-criu-fleet-criu-second.scope", "ActiveState")
+    assert scope["ActiveState"] == "active", scope
+    pid = probe(host, "pid", state)
+    assert host.check_output("cat /proc/%s/cgroup", pid).splitlines()[-1].endswith("/fleet-criu-fleet-criu-second.scope")
+    assert show(host, "fleet-criu-second.service", "ActiveState")["ActiveState"] == "inactive"

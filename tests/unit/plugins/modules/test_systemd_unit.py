@@ -210,8 +210,8 @@ def test_a_failed_adoption_warns_and_never_ends_the_process(tmp_path, criu_bin, 
     assert proc.poll() is None
 
 
-def test_a_hold_until_the_restore_survives_the_dump_and_the_restore_lifts_it(tmp_path, criu_bin, sleeper,
-                                                                              systemd_here, monkeypatch, capsys):
+def test_a_hold_until_the_restore_survives_the_dump_and_the_restore_lifts_it(
+        tmp_path, criu_bin, sleeper, systemd_here, monkeypatch, capsys):
     proc = sleeper()
     systemd = FakeSystemd({UNIT: service(proc.pid)})
     images = tmp_path / "imgs" / "job"
