@@ -89,8 +89,8 @@ def group_rows(hosts: t.Sequence[str], hostvars: t.Mapping[str, t.Any], kind: st
     for row in members:
         found = registered.get(row["host"], {})
         if kind == "restore":
-            row["downtime_s"] = "-" if found.get("failed") else _seconds_between(found.get("dumped_at"),
-                                                                                found.get("restored_at"))
+            row["downtime_s"] = ("-" if found.get("failed")
+                                 else _seconds_between(found.get("dumped_at"), found.get("restored_at")))
         elif back:
             again = (hostvars.get(row["host"]) or {}).get(back)
             if isinstance(again, t.Mapping) and not again.get("skipped"):

@@ -115,6 +115,10 @@ def prepare_barrier(barrier_dir: str, timeout_s: int) -> str:
         _safefs.check_parent(barrier_dir)
     except _safefs.SafeFsError as exc:
         raise GroupError(exc.msg)
+    if os.statvfs(parent).f_flag & getattr(os, "ST_NOEXEC", 8):
+        raise GroupError("%s is on a file system mounted noexec (as /run and /tmp often are): criu could not run "
+                         "the barrier script there; use a directory on a file system that allows it, such as "
+                         "/var/lib/fleet-criu/barrier" % parent)
     try:
         os.mkdir(barrier_dir, 0o700)
     except FileExistsError:
@@ -175,6 +179,19 @@ def member_state(barrier_dir: str) -> t.Dict[str, t.Any]:
     else:
         state = RESTORING
     return {"state": state, "ready_pid": ready_pid, "done": done}
+
+
+def held_and_ended(barrier_dir: str) -> t.Optional[str]:
+    """Why a restore that failed after reaching the barrier failed (None when it never got there)."""
+    if not os.path.lexists(os.path.join(barrier_dir, BARRIER_READY)):
+        return None
+    if os.path.lexists(os.path.join(barrier_dir, BARRIER_ABORT)):
+        return ("restored and held at the group barrier, then aborted by the controller because another member "
+                "could not be restored; criu killed this tree before it resumed (images and connection locks kept)")
+    if os.path.lexists(os.path.join(barrier_dir, BARRIER_GO)):
+        return "restored and released by the group barrier, then criu failed to resume it"
+    return ("restored and held at the group barrier, but no go came before barrier_timeout; criu killed this "
+            "tree before it resumed (images and connection locks kept)")
 
 
 def release(barrier_dir: str, decision: str) -> bool:

@@ -50,9 +50,11 @@ PLAYBOOK_MODULES: t.Dict[str, t.Tuple[str, ...]] = {
     "upgrade": (DUMP, RESTORE),
     "migrate": (MIGRATION,),
     "cleanup": (PRUNE,),
+    "group_checkpoint": (DUMP,),
+    "group_restore": (RESTORE,),
 }
-_DUMPING = ("checkpoint", "upgrade", "migrate")
-_RESTORING = ("restore", "upgrade", "migrate")
+_DUMPING = ("checkpoint", "upgrade", "migrate", "group_checkpoint")
+_RESTORING = ("restore", "upgrade", "migrate", "group_restore")
 _ALL_PLAYBOOKS = tuple(PLAYBOOK_MODULES)
 
 
@@ -207,7 +209,7 @@ OPTIONS: t.Tuple[Option, ...] = (
     Option(
         "leave_running", (DUMP,), _bool(),
         ("Leave the process running after the dump (C(--leave-running)). By default criu kills it.",),
-        flag="--leave-running", kind="bool", actions=(DUMP,), short="R", playbooks=("checkpoint",),
+        flag="--leave-running", kind="bool", actions=(DUMP,), short="R", playbooks=("checkpoint", "group_checkpoint"),
     ),
     Option(
         "shell_job", (DUMP, RESTORE, MIGRATION), _bool(),

@@ -20,6 +20,7 @@ import typing as t
 from ansible_collections.fleet.criu.plugins.module_utils import (
     _common,
     _criu_log,
+    _group,
     _images,
     _lock,
     _options,
@@ -44,9 +45,16 @@ PIDFILE_GRACE_S = 10.0
 LAZY_OUTPUT = "lazy-pages.out"
 
 
+# fleet.criu.restore's own options (criu never sees them as such): the group barrier.
+BARRIER_SPEC: t.Dict[str, t.Any] = {
+    "barrier_dir": {"type": "path"},
+    "barrier_timeout": {"type": "int", "default": 600},
+}
+
+
 def argument_spec() -> t.Dict[str, t.Any]:
-    """fleet.criu.restore's argument spec: all of it is declared in _options."""
-    return _options.argument_spec(_options.RESTORE)
+    """fleet.criu.restore's argument spec: the shared options from _options, plus the barrier."""
+    return _options.argument_spec(_options.RESTORE, **BARRIER_SPEC)
 
 
 class RestoreError(_common.ActionError):
@@ -171,6 +179,49 @@ def lift_hold(runner: Runner, plan: UnitPlan, source: t.Mapping[str, t.Any],
 
 
 def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
+    """Restore; with barrier_dir, held at criu's post-restore stage until the group's go.
+
+    The barrier's done record is written however the restore ends, so the controller
+    never waits for a member that already failed.
+    """
+    barrier_dir = module.params.get("barrier_dir")
+    if not barrier_dir:
+        return _run_restore(module, runner, stopwatch, None)
+    if module.params["lazy_pages"]:
+        raise RestoreError("barrier_dir does not work with lazy_pages: a lazy restore resumes the tree before its "
+                           "memory is in, so it cannot be held at the barrier")
+    if module.params["shell_job"] or module.params["namespaced"] or not module.params["detached"]:
+        raise RestoreError("barrier_dir needs a plain detached restore (criu in the foreground until the group's "
+                           "go): not with shell_job, namespaced or detached: false")
+    if module.check_mode:
+        try:
+            _group.check_barrier_dir(barrier_dir)
+            _group.barrier_script(barrier_dir, module.params["barrier_timeout"])
+        except _group.GroupError as exc:
+            raise RestoreError(str(exc))
+        return _run_restore(module, runner, stopwatch, None)
+    try:
+        action_script = _group.prepare_barrier(barrier_dir, module.params["barrier_timeout"])
+    except _group.GroupError as exc:
+        raise RestoreError(str(exc))
+    try:
+        result = _run_restore(module, runner, stopwatch, action_script)
+    except RestoreError as exc:
+        why = _group.held_and_ended(barrier_dir)
+        if why:
+            exc.msg = "%s: %s" % (why, exc.msg)
+        _group.write_done(barrier_dir, failed=True, msg=exc.msg)
+        raise
+    except BaseException as exc:
+        _group.write_done(barrier_dir, failed=True, msg=getattr(exc, "msg", None) or str(exc) or type(exc).__name__)
+        raise
+    _group.write_done(barrier_dir, failed=False, pid=result.get("pid"), msg=result.get("msg", ""))
+    result["barrier_dir"] = barrier_dir
+    return result
+
+
+def _run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch,
+                 action_script: t.Optional[str]) -> t.Dict[str, t.Any]:
     params = module.params
     images_dir = os.path.normpath(params["images_dir"])
     if not os.path.lexists(images_dir):
@@ -193,11 +244,12 @@ def run_restore(module: t.Any, runner: Runner, stopwatch: _common.Stopwatch) -> 
                                "Debian/Ubuntu), which was not found")
 
     with _lock.held(images_dir, params["lock_timeout"], check_mode=module.check_mode):
-        return _restore_locked(module, runner, tools, images_dir, script, stopwatch)
+        return _restore_locked(module, runner, tools, images_dir, script, stopwatch, action_script)
 
 
 def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, images_dir: str,
-                    script: t.Optional[str], stopwatch: _common.Stopwatch) -> t.Dict[str, t.Any]:
+                    script: t.Optional[str], stopwatch: _common.Stopwatch,
+                    action_script: t.Optional[str] = None) -> t.Dict[str, t.Any]:
     params = module.params
     log_path = os.path.join(images_dir, _images.RESTORE_LOG)
     manifest, problem = _images.load_manifest(images_dir)
@@ -219,7 +271,8 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
             "start_time": record.get("start_time"), "start_ticks": record.get("start_ticks"),
             "image_id": manifest.get("image_id"), "stats": record.get("stats", {}), "log_path": log_path,
             "holder_pid": record.get("holder_pid"), "compatibility_warnings": [],
-            "systemd": record.get("systemd"),
+            "systemd": record.get("systemd"), "dumped_at": manifest.get("created"),
+            "restored_at": record.get("restored_at"),
             "msg": "no restore needed: %s" % decision.reason,
         }
 
@@ -249,6 +302,10 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         criu_path=tools.criu_path or "criu",
         images_dir=images_dir, log_file=_images.RESTORE_LOG, log_level=params["log_level"], pidfile=pidfile,
         criu_ns_path=tools.criu_ns_path if params["namespaced"] else None, extra_args=params["extra_args"])
+    if action_script:
+        # The group barrier (fleet.criu.group_barrier): criu runs it at every stage; it holds
+        # at post-restore, before criu unlocks the connections and resumes the tree.
+        argv = argv + ["--action-script", action_script]
     command = argv
     if params["shell_job"]:
         # The one place the collection builds a shell string: script(1) only takes
@@ -350,7 +407,7 @@ def _restore_locked(module: t.Any, runner: Runner, tools: _common.CriuTools, ima
         "start_ticks": identity["start_ticks"], "image_id": manifest.get("image_id"), "stats": stats,
         "log_path": log_path, "holder_pid": holder_pid, "compatibility_warnings": warnings, "cmd": command,
         "lazy_pages_daemon_pid": lazy_daemon.pid if lazy_daemon is not None else None,
-        "systemd": unit_result,
+        "systemd": unit_result, "dumped_at": manifest.get("created"), "restored_at": record["restored_at"],
         "msg": "restored pid %d from %s: %s%s%s" % (
             pid, images_dir, decision.reason,
             "; criu lazy-pages (pid %d) fetches its memory from %s:%s" % (

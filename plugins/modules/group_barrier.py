@@ -62,21 +62,21 @@ EXAMPLES = r"""
   fleet.criu.restore:
     images_dir: /var/lib/fleet-criu/images/run1/{{ inventory_hostname }}
     tcp_established: true
-    barrier_dir: /run/fleet-criu/barrier/run1-{{ nonce }}/{{ inventory_hostname }}
+    barrier_dir: /var/lib/fleet-criu/barrier/run1-{{ nonce }}/{{ inventory_hostname }}
   async: 900
   poll: 0
   register: member_restore
 
 - name: Wait until this member is held at the barrier, or failed
   fleet.criu.group_barrier:
-    barrier_dir: /run/fleet-criu/barrier/run1-{{ nonce }}/{{ inventory_hostname }}
+    barrier_dir: /var/lib/fleet-criu/barrier/run1-{{ nonce }}/{{ inventory_hostname }}
   register: member
   until: member.member_state != 'restoring'
   retries: 50
 
 - name: Let every member go, once all are held (else abort all)
   fleet.criu.group_barrier:
-    barrier_dir: /run/fleet-criu/barrier/run1-{{ nonce }}/{{ inventory_hostname }}
+    barrier_dir: /var/lib/fleet-criu/barrier/run1-{{ nonce }}/{{ inventory_hostname }}
     state: "{{ decision }}"
 """
 

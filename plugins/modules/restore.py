@@ -22,6 +22,28 @@ description:
   - criu must exist and be at least O(min_version); otherwise the module refuses before restoring anything.
 author:
   - fleet.criu contributors (!UNKNOWN)
+options:
+  barrier_dir:
+    description:
+      - Restore as one member of a group (playbook C(fleet.criu.group_restore)) - criu holds the restored tree
+        at its C(post-restore) stage, restored but not resumed and with its TCP connections still locked,
+        until C(go) or C(abort) is written into this directory (M(fleet.criu.group_barrier)) or
+        O(barrier_timeout) passes.
+      - C(go) lets criu unlock the connections and resume the tree; C(abort) or the timeout makes criu kill
+        the restored tree and fail, leaving the images and the connections' lock as they were, so the same
+        images can be restored again.
+      - The directory must not exist (a new one per run); the module creates it root-only with the barrier's
+        action script in it and writes a C(done) record there however the restore ends. A plain absolute path,
+        on a file system that allows running programs (criu executes the script; C(/run) is often mounted
+        C(noexec), which is refused).
+      - Not with O(lazy_pages=true), O(shell_job=true), O(namespaced=true) or O(detached=false).
+    type: path
+  barrier_timeout:
+    description:
+      - Seconds the restored tree may wait at the barrier for C(go), counted from when it got there; then the
+        restore fails and criu kills the tree.
+    type: int
+    default: 600
 extends_documentation_fragment:
   - fleet.criu.criu
   - fleet.criu.criu.dump_restore_migration
@@ -82,6 +104,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+barrier_dir:
+  description: The group barrier the restore went through (O(barrier_dir)).
+  returned: success, with O(barrier_dir)
+  type: str
+  sample: /var/lib/fleet-criu/barrier/20261130T221500Z-5f2c/web1
+dumped_at:
+  description: When the images were dumped (UTC, ISO 8601; the manifest's C(created)).
+  returned: success
+  type: str
+  sample: "2026-11-30T22:15:03Z"
+restored_at:
+  description: When the tree was restored (UTC, ISO 8601); with RV(dumped_at), how long the process was gone.
+  returned: success
+  type: str
+  sample: "2026-11-30T22:16:41Z"
 changed:
   description: Whether a restore happened (or, in check mode, would happen).
   returned: always

@@ -31,8 +31,10 @@ from ansible_collections.fleet.criu.plugins.module_utils import _options
 from ansible_collections.fleet.criu.plugins.modules import migration
 
 ROOT = Path(__file__).resolve().parents[3]
-PLAYBOOKS = ("checkpoint", "restore", "migrate", "upgrade", "cleanup")
+PLAYBOOKS = ("checkpoint", "restore", "migrate", "upgrade", "cleanup", "group_checkpoint", "group_restore")
 DOCS = ROOT / "docs" / "playbooks.md"
+# Where each playbook's variables are described (the group playbooks have a page of their own).
+VARIABLE_DOCS = (DOCS, ROOT / "docs" / "group.md")
 TYPES = {"str", "bool", "int", "float", "list", "dict", "path", "raw"}
 # Strings Ansible evaluates as bare Jinja expressions rather than templates.
 CONDITIONAL_KEYS = {"when", "that", "failed_when", "changed_when", "until"}
@@ -170,7 +172,7 @@ def test_extra_vars_strings_are_coerced(name):
 
 def _documented_names():
     names = set()
-    for line in DOCS.read_text().splitlines():
+    for line in "\n".join(doc.read_text() for doc in VARIABLE_DOCS).splitlines():
         if line.startswith("|"):
             names.update(re.findall(r"`([a-z_][a-z0-9_]*)`", line.split("|")[1]))
     return names
@@ -381,6 +383,10 @@ BAD = [
      ["images_root"]),
     ("upgrade", "images-root-dot", ["pid_match=x", "upgrade_tasks={tasks}", "images_root=/srv/./images"],
      ["images_root"]),
+    ("group_checkpoint", "no-group", ["pid_match=my-job"], ["fleet_hosts"]),
+    ("group_checkpoint", "bad-run-id", ["fleet_hosts=workers", "pid_match=my-job", "run_id=../x"], ["run_id"]),
+    ("group_restore", "no-run-id", ["fleet_hosts=workers"], ["run_id"]),
+    ("group_restore", "short-barrier", ["fleet_hosts=workers", "run_id=r1", "barrier_timeout=30"], ["barrier_timeout"]),
 ]
 
 GOOD = [
@@ -397,6 +403,8 @@ GOOD = [
     ("upgrade", ["pid=42", "upgrade_tasks={tasks}", "reboot=true", "reboot_timeout=300",
                  "fleet_hosts=workers:!fake2", "run_id=20261128T101500Z", "images_root=/srv/fleet-criu_images/x",
                  '{"reboot_command": "systemctl reboot", "reboot_boot_time_command": "uptime -s"}']),
+    ("group_checkpoint", ["fleet_hosts=workers:!fake2", "pid_match=my-job", "run_id=g1"]),
+    ("group_restore", ["fleet_hosts=workers:!fake2", "run_id=g1", "barrier_timeout=120"]),
 ]
 
 

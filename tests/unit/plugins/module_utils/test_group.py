@@ -175,3 +175,34 @@ def test_group_rows_one_line_for_the_group_then_each_member():
     assert rows[0] == {"host": "group cache", "process": "2 members", "action": "restore", "result": "restored",
                        "size_bytes": 150, "downtime_s": 3.25}
     assert [r["host"] for r in rows[1:]] == ["n1", "n2"] and rows[2]["downtime_s"] == 3.25
+
+
+def test_prepare_refuses_a_noexec_file_system_before_writing_anything(tmp_path, monkeypatch):
+    real = os.statvfs
+
+    class NoExec:
+        def __init__(self, found):
+            self.found = found
+
+        def __getattr__(self, name):
+            return getattr(self.found, name)
+
+        @property
+        def f_flag(self):
+            return self.found.f_flag | os.ST_NOEXEC
+
+    monkeypatch.setattr(g.os, "statvfs", lambda path: NoExec(real(path)))
+    with pytest.raises(g.GroupError, match="noexec"):
+        g.prepare_barrier(str(tmp_path / "b" / "web1"), 60)
+    assert not (tmp_path / "b" / "web1").exists()
+
+
+def test_a_failure_after_the_barrier_says_what_happened_there(tmp_path):
+    assert g.held_and_ended(str(tmp_path)) is None
+    (tmp_path / g.BARRIER_READY).write_text("1\n")
+    assert "no go came before barrier_timeout" in g.held_and_ended(str(tmp_path))
+    (tmp_path / g.BARRIER_ABORT).write_text("")
+    assert "aborted by the controller" in g.held_and_ended(str(tmp_path))
+    (tmp_path / g.BARRIER_ABORT).unlink()
+    (tmp_path / g.BARRIER_GO).write_text("")
+    assert "failed to resume" in g.held_and_ended(str(tmp_path))

@@ -79,9 +79,14 @@ def test_each_option_is_declared_once_per_module(module):
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
 
 
-@pytest.mark.parametrize("module, spec", [("dump", _dump.argument_spec()), ("restore", _restore.argument_spec())])
-def test_dump_and_restore_take_exactly_the_tables_options(module, spec):
-    assert set(spec) == {option.name for option in _options.options_of(module)}
+@pytest.mark.parametrize("module, spec, own", [("dump", _dump.argument_spec(), {}),
+                                               ("restore", _restore.argument_spec(), _restore.BARRIER_SPEC)])
+def test_dump_and_restore_take_exactly_the_tables_options(module, spec, own):
+    """The table's options, plus only the module's own that criu never sees as such (restore's barrier)."""
+    assert set(spec) == {option.name for option in _options.options_of(module)} | set(own)
+    assert not set(own) & {option.name for option in _options.OPTIONS}
+    for name, entry in own.items():
+        assert spec[name] == entry
     for option in _options.options_of(module):
         assert spec[option.name] == option.spec
 

@@ -198,3 +198,66 @@ def test_namespaced_refuses_restore_sibling(tmp_path, criu_bin, monkeypatch, cap
     result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin, "namespaced": True,
                                   "restore_sibling": True}, FakeCriu(restore_pid=1), monkeypatch, capsys)
     assert result["failed"] and "restore_sibling is not supported" in result["msg"]
+
+
+# --- a member of a group: the barrier (fleet.criu.group_restore) ------------------------
+
+def test_a_group_member_restores_through_the_barrier_and_records_how_it_ended(tmp_path, criu_bin, sleeper,
+                                                                              monkeypatch, capsys):
+    images = tmp_path / "job"
+    manifest = make_images(images)
+    proc = sleeper()
+    barrier = tmp_path / "barrier" / "run1-abc" / "web1"
+    fake = FakeCriu(restore_pid=proc.pid)
+    result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin, "barrier_dir": str(barrier),
+                                  "barrier_timeout": 300}, fake, monkeypatch, capsys)
+    assert result["changed"] is True and result["pid"] == proc.pid and result["barrier_dir"] == str(barrier)
+    assert result["dumped_at"] == manifest["created"] and result["restored_at"]
+    argv = [c for c in fake.calls if c[1] == "restore"][0]
+    script = argv[argv.index("--action-script") + 1]
+    assert script == str(barrier / "barrier.sh")
+    assert 'CRTOOLS_SCRIPT_ACTION" = post-restore' in open(script).read() and "-gt 3000" in open(script).read()
+    assert oct(barrier.stat().st_mode & 0o777) == "0o700"
+    done = json.loads((barrier / "done").read_text())
+    assert done["failed"] is False and done["pid"] == proc.pid
+
+
+def test_a_failed_member_says_so_in_its_barrier(tmp_path, criu_bin, monkeypatch, capsys):
+    images = tmp_path / "job"
+    make_images(images)
+    barrier = tmp_path / "barrier" / "web1"
+    result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin, "barrier_dir": str(barrier)},
+                        FakeCriu(restore_pid=None), monkeypatch, capsys)
+    assert result["failed"]
+    done = json.loads((barrier / "done").read_text())
+    assert done["failed"] is True and "Can't fork for 5240" in done["msg"]
+
+
+def test_a_barrier_directory_of_an_earlier_run_is_refused(tmp_path, criu_bin, monkeypatch, capsys):
+    images = tmp_path / "job"
+    make_images(images)
+    barrier = tmp_path / "barrier" / "web1"
+    barrier.mkdir(parents=True)
+    (barrier / "go").write_text("")
+    fake = FakeCriu(restore_pid=None)
+    result = run_module(restore, {"images_dir": str(images), "criu_path": criu_bin, "barrier_dir": str(barrier)},
+                        fake, monkeypatch, capsys)
+    assert result["failed"] and "already exists" in result["msg"]
+    assert "restore" not in fake.actions()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"shell_job": True}, "plain detached restore"),
+    ({"namespaced": True}, "plain detached restore"),
+    ({"barrier_dir": "/run/x/../etc"}, "plain absolute path"),
+    ({"barrier_timeout": 0}, "1 to 86400"),
+])
+def test_barrier_refusals_run_nothing(tmp_path, criu_bin, monkeypatch, capsys, extra, needle):
+    images = tmp_path / "job"
+    make_images(images)
+    fake = FakeCriu(restore_pid=None)
+    params = {"images_dir": str(images), "criu_path": criu_bin, "barrier_dir": str(tmp_path / "b" / "web1")}
+    params.update(extra)
+    result = run_module(restore, params, fake, monkeypatch, capsys)
+    assert result["failed"] and needle in result["msg"], result["msg"]
+    assert "restore" not in fake.actions()
