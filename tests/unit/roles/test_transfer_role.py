@@ -32,6 +32,15 @@ def make_images(path: Path) -> None:
     _images.write_json_atomic(str(path), _images.MANIFEST_NAME, manifest)
 
 
+def images_pair(base: Path) -> tuple[Path, Path]:
+    """A source images directory with a dump in it, and the parent of an empty target."""
+    source = base / "src" / "run1" / "web1"
+    target = base / "dst" / "run1" / "web1"
+    make_images(source)
+    target.parent.mkdir(parents=True)
+    return source, target
+
+
 def run_transfer(workdir: Path, source: Path, target: Path, collections_path: str, ansible_playbook: str,
                  method: str = "controller", target_host: str = "localhost", inventory: str = "localhost,",
                  extra_env: dict[str, str] | None = None, extra_vars: dict | None = None):
@@ -60,10 +69,7 @@ def run_transfer(workdir: Path, source: Path, target: Path, collections_path: st
 
 
 def test_controller_transfer_writes_nothing_through_planted_symlinks(tmp_path, collections_path, ansible_playbook):
-    source = tmp_path / "src" / "run1" / "web1"
-    target = tmp_path / "dst" / "run1" / "web1"
-    make_images(source)
-    target.parent.mkdir(parents=True)
+    source, target = images_pair(tmp_path)
     victims = []
     for images in (source, target):
         victim = tmp_path / ("victim-%s" % images.parts[-3])
@@ -102,10 +108,7 @@ shutil.copytree(source, destination.split(":", 1)[1], dirs_exist_ok=True)
 def test_direct_transfer_reaches_the_target_at_its_inventory_address(tmp_path, collections_path, ansible_playbook):
     """web2 ansible_host=10.0.0.12 ansible_port=2222 ansible_user=ubuntu: rsync goes to
     ubuntu@10.0.0.12 on port 2222, not to root@web2."""
-    source = tmp_path / "src" / "run1" / "web1"
-    target = tmp_path / "dst" / "run1" / "web1"
-    make_images(source)
-    target.parent.mkdir(parents=True)
+    source, target = images_pair(tmp_path)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "rsync").write_text(FAKE_RSYNC.format(python=sys.executable))
@@ -147,10 +150,7 @@ def test_direct_transfer_runs_plain_rsync_for_a_root_login_or_what_the_user_sets
                            ("explicit", "web2 ansible_connection=local ansible_host=10.0.0.12 ansible_user=ops "
                                         "transfer_direct_rsync_path='doas rsync'")):
         work = tmp_path / case
-        source = work / "src" / "run1" / "web1"
-        target = work / "dst" / "run1" / "web1"
-        make_images(source)
-        target.parent.mkdir(parents=True)
+        source, target = images_pair(work)
         inventory = work / "inventory.ini"
         inventory.write_text("localhost ansible_connection=local\n%s\n" % hostline)
         recorded = work / "rsync-argv.json"
@@ -166,10 +166,7 @@ def test_direct_transfer_runs_plain_rsync_for_a_root_login_or_what_the_user_sets
 # The control node stages the whole images directory: its free space is checked first (real statvfs).
 def test_too_little_space_on_the_control_node_is_refused_before_anything_moves(
         tmp_path, collections_path, ansible_playbook):
-    source = tmp_path / "src" / "run1" / "web1"
-    target = tmp_path / "dst" / "run1" / "web1"
-    make_images(source)
-    target.parent.mkdir(parents=True)
+    source, target = images_pair(tmp_path)
     tmpdir = tmp_path / "controller-tmp"
     tmpdir.mkdir()
     free = shutil.disk_usage(tmpdir).free
@@ -187,10 +184,7 @@ def test_too_little_space_on_the_control_node_is_refused_before_anything_moves(
 
 
 def test_enough_space_moves_the_images(tmp_path, collections_path, ansible_playbook):
-    source = tmp_path / "src" / "run1" / "web1"
-    target = tmp_path / "dst" / "run1" / "web1"
-    make_images(source)
-    target.parent.mkdir(parents=True)
+    source, target = images_pair(tmp_path)
     tmpdir = tmp_path / "controller-tmp"
     tmpdir.mkdir()
     result = run_transfer(tmp_path, source, target, collections_path, ansible_playbook,
