@@ -1,12 +1,14 @@
 """The playbooks the page does not show, run by converge with the page's inventory as
 `ubuntu` with become (set under [all:vars], so it reaches the implicit localhost too, and
 the control node has no sudo): checkpoint, restore elsewhere through the controller,
-upgrade, migrate with the controller and the direct transfer. One process makes the whole
-trip web1 -> web2 -> web2 (upgrade) -> web1 -> web2 and counts on."""
+upgrade, migrate with the controller and the direct transfer, then the role verify_cycle.
+One process makes the whole trip web1 -> web2 -> web2 (upgrade) -> web1 -> web2 -> two
+cycles on web2, and counts on."""
 import pytest
 
 testinfra_hosts = ["ansible://fleet-criu-quickstart-web1", "ansible://fleet-criu-quickstart-web2"]
-STEPS = ["start-extra", "checkpoint-extra", "restore-extra", "upgrade-extra", "migrate-controller", "migrate-direct"]
+STEPS = ["start-extra", "checkpoint-extra", "restore-extra", "upgrade-extra", "migrate-controller", "migrate-direct",
+         "verify-cycle-extra"]
 
 
 def test_every_step_ran(timeline):
@@ -15,7 +17,7 @@ def test_every_step_ran(timeline):
 
 def test_one_copy_at_every_step_on_the_expected_server(timeline):
     expected_on = {"start-extra": "web1", "checkpoint-extra": None, "restore-extra": "web2", "upgrade-extra": "web2",
-                   "migrate-controller": "web1", "migrate-direct": "web2"}
+                   "migrate-controller": "web1", "migrate-direct": "web2", "verify-cycle-extra": "web2"}
     pid = timeline["start-extra"]["web1"].extra
     assert len(pid) == 1
     for step, on in expected_on.items():
@@ -37,6 +39,8 @@ def test_the_counter_went_on_through_every_move(timeline):
     final = timeline["migrate-direct"]["web2"].extra_count
     assert restored > timeline["checkpoint-extra"]["web1"].extra_count
     assert final > back_on_web1 > upgraded >= restored
+    # the role fleet.criu.verify_cycle dumped and restored it twice more on web2, as root through sudo
+    assert timeline["verify-cycle-extra"]["web2"].extra_count > final
 
 
 @pytest.mark.parametrize("step, title", [
