@@ -338,15 +338,27 @@ def unit_target_problems(runner: Runner, unit: str) -> t.List[str]:
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
 
 
-def skip_pids_past(pids: t.Iterable[int], path: str = NS_LAST_PID) -> None:
+# How far past the tree's highest PID the target's PID counter is moved. The tree goes on
+# forking between this check and the freeze (a shell loop forks a child every iteration),
+# so the image holds PIDs above the ones seen now; the source would have to fork this many
+# processes before the freeze for one of them to meet what this host starts meanwhile.
+PID_SKIP_MARGIN = 4096
+
+
+def skip_pids_past(pids: t.Iterable[int], path: str = NS_LAST_PID, margin: int = PID_SKIP_MARGIN,
+                   pid_max_path: str = _safefs.PID_MAX_PATH) -> None:
     """Keep the processes this migration starts here (receiver, criu) off the image's PIDs.
 
     PIDs are handed out upwards from the last one used: when an image PID lies ahead of
-    that counter, the receiver or criu itself could take it before the restore needs it.
-    Moving the counter past the highest image PID (as criu does for every PID it
-    restores) only makes later processes' PIDs skip ahead. Best effort.
+    that counter, the receiver or criu itself could take it before the restore needs it
+    (measured: a shell loop's next child took the async receiver's PID). Moving the counter
+    past the highest image PID plus a margin (as criu does for every PID it restores) only
+    makes later processes' PIDs skip ahead; it stays below pid_max. Best effort.
     """
-    wanted = max(list(pids) or [0])
+    highest = max(list(pids) or [0])
+    if highest <= 0:
+        return
+    wanted = min(highest + max(0, margin), _safefs.read_pid_max(pid_max_path) - 1)
     try:
         with open(path, "r") as handle:
             last = int(handle.read().strip() or 0)

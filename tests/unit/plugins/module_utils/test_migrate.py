@@ -595,6 +595,11 @@ def test_downtime_adds_criu_frozen_time_to_the_time_since_the_dump():
 
 def test_skip_pids_past_only_ever_raises_the_counter(tmp_path):
     path = str(tmp_path / "ns_last_pid")
+    pid_max = tmp_path / "pid_max"
+    pid_max.write_text("4194304\n")
+
+    def skip(pids, margin=0):
+        _migrate.skip_pids_past(pids, path, margin=margin, pid_max_path=str(pid_max))
 
     def counter(text: t.Optional[str] = None) -> str:
         if text is not None:
@@ -604,20 +609,34 @@ def test_skip_pids_past_only_ever_raises_the_counter(tmp_path):
             return handle.read().strip()
 
     counter("1000\n")
-    _migrate.skip_pids_past([5, 999], path)
+    skip([5, 999])
     assert counter() == "1000"
-    _migrate.skip_pids_past(iter([1500, 7, 1200]), path)
+    skip(iter([1500, 7, 1200]))
     assert counter() == "1500"
-    _migrate.skip_pids_past([], path)
+    skip([])
     assert counter() == "1500"
-    _migrate.skip_pids_past([1500], path)
+    skip([1500])
     assert counter() == "1500"
     counter("garbage")
-    _migrate.skip_pids_past([2000], path)  # best effort: unreadable, left alone
+    skip([2000])  # best effort: unreadable, left alone
     assert counter() == "garbage"
     missing = str(tmp_path / "missing")
-    _migrate.skip_pids_past([2000], missing)
+    _migrate.skip_pids_past([2000], missing, pid_max_path=str(pid_max))
     assert not os.path.exists(missing)
+
+
+def test_skip_pids_past_leaves_room_for_what_the_tree_forks_before_the_freeze(tmp_path):
+    """A shell loop forks a new child every iteration: the image's PIDs end above those seen
+    at the check, so the counter goes past them by a margin, and never to pid_max."""
+    path = tmp_path / "ns_last_pid"
+    pid_max = tmp_path / "pid_max"
+    pid_max.write_text("32768\n")
+    path.write_text("900")
+    _migrate.skip_pids_past([1010, 1022], str(path), pid_max_path=str(pid_max))
+    assert int(path.read_text()) == 1022 + _migrate.PID_SKIP_MARGIN
+    path.write_text("900")
+    _migrate.skip_pids_past([32000], str(path), pid_max_path=str(pid_max))
+    assert int(path.read_text()) == 32767
 
 
 def test_estimate_bytes_counts_anonymous_and_shared_memory(tmp_path):
